@@ -1,0 +1,71 @@
+"""candidate_model: train the candidate pipelines, log each to MLflow, register the best with the candidate alias."""
+
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from mlplatform.appdb.datasets import read_rows, require_latest
+from mlplatform.assets.partitions import dataset_partitions
+from mlplatform.assets.raw_dataset import raw_dataset
+from mlplatform.quality.dataset_checks import dataset_checks
+from mlplatform.resources.app_db import AppDatabase
+from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.training.fit import best_candidate, fit_candidates
+from mlplatform.training.scoring import PRIMARY_METRIC
+from mlplatform.training.split import SplitSpec, split
+from mlplatform.training.tracking import log_training
+
+class TrainingConfig(Config):
+    seed: int = Field(default=0, description="Seed of the train/validation split and of the seeded estimators.")
+    validation_fraction: float = Field(default=0.2, description="Share of rows held out for validation.")
+
+@asset(
+    partitions_def=dataset_partitions,
+    deps=[raw_dataset],
+    group_name="lifecycle",
+    kinds={"mlflow", "scikitlearn"},
+    description="The best of the candidate pipelines, registered as a new model version with the candidate alias.",
+)
+def candidate_model(
+    context: AssetExecutionContext, config: TrainingConfig, app_db: AppDatabase, mlflow: MlflowTracking
+) -> MaterializeResult:
+    name = context.partition_key
+    dataset = require_latest(app_db.engine, name)
+    frame = read_rows(app_db.engine, dataset)
+    failed = [c.name for c in dataset_checks(frame, dataset) if not c.passed]
+    if failed:
+        raise Failure(f"dataset {name} v{dataset.version} fails the data checks {failed}: not training on it")
+    spec = SplitSpec(config.seed, config.validation_fraction)
+    train, validation = split(frame, dataset.target_column, dataset.task_type, spec)
+    fitted = fit_candidates(train, validation, dataset.features, dataset.target_column, dataset.task_type, spec.seed)
+    best = best_candidate(fitted, dataset.task_type)
+    metric = PRIMARY_METRIC[dataset.task_type]
+    tags = {"dagster_run_id": context.run_id, "dataset": name, "dataset_version": str(dataset.version)}
+    runs = log_training(mlflow, fitted, best, dataset, train, validation, tags)
+
+    model_name = mlflow.model_name(name)
+    version_tags = {**tags, **spec.as_tags(), "algorithm": best.algorithm, "metric": metric,
+                    "metric_value": str(best.metrics[metric])}
+    version = mlflow.register(runs.best_model_uri, model_name, version_tags)
+    mlflow.set_alias(model_name, mlflow.candidate_alias, version.version)
+    context.log.info(f"registered {model_name} v{version.version} ({best.algorithm}) as {mlflow.candidate_alias}")
+    return MaterializeResult(
+        metadata={
+            "model_name": model_name,
+            "version": int(version.version),
+            "alias": mlflow.candidate_alias,
+            "algorithm": best.algorithm,
+            f"validation_{metric}": best.metrics[metric],
+            "dataset_version": dataset.version,
+            "train_rows": len(train),
+            "validation_rows": len(validation),
+            "mlflow_run_id": runs.best_run_id,
+            "mlflow_parent_run_id": runs.parent_run_id,
+            "candidates": MetadataValue.md(_scores_table(fitted)),
+        }
+    )
+
+def _scores_table(fitted) -> str:
+    metrics = list(fitted[0].metrics)
+    lines = ["| algorithm | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    lines += [f"| {c.algorithm} | " + " | ".join(f"{c.metrics[m]:.4f}" for m in metrics) + " |" for c in fitted]
+    return "\n".join(lines)

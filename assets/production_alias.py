@@ -1,0 +1,69 @@
+"""production_alias: the promotion gate between the candidate and the current production version."""
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from mlplatform.appdb.datasets import read_rows, require_latest
+from mlplatform.assets.candidate_model import candidate_model
+from mlplatform.assets.partitions import dataset_partitions
+from mlplatform.quality.holdout import score_on, trained_model, training_rows
+from mlplatform.resources.app_db import AppDatabase
+from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.training.promotion import decide
+from mlplatform.training.scoring import PRIMARY_METRIC
+from mlplatform.training.split import held_out
+
+class PromotionConfig(Config):
+    margin: float = Field(default=0.0, description="How much the candidate must beat production by to be promoted.")
+
+@asset(
+    partitions_def=dataset_partitions,
+    deps=[candidate_model],
+    group_name="lifecycle",
+    kinds={"mlflow"},
+    description="The production alias: moved to the candidate only if it beats production on the same held-out rows.",
+)
+def production_alias(
+    context: AssetExecutionContext, config: PromotionConfig, app_db: AppDatabase, mlflow: MlflowTracking
+) -> MaterializeResult:
+    engine = app_db.engine
+    model_name = mlflow.model_name(context.partition_key)
+    candidate = trained_model(engine, mlflow, mlflow.require_alias(model_name, mlflow.candidate_alias))
+    current = mlflow.alias_version(model_name, mlflow.production_alias)
+    production = trained_model(engine, mlflow, current) if current and current.version != candidate.version.version else None
+
+    dataset = require_latest(engine, context.partition_key)
+    metric = PRIMARY_METRIC[dataset.task_type]
+    seen = [training_rows(engine, m) for m in (candidate, production) if m is not None]
+    rows = held_out(read_rows(engine, dataset), *seen)
+    if rows.empty:
+        raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that neither model was trained on")
+    candidate_score = score_on(candidate, rows, dataset, metric)
+    if candidate_score is None:
+        raise ValueError(f"candidate v{candidate.number} cannot score dataset {dataset.name} v{dataset.version}")
+    production_score = score_on(production, rows, dataset, metric) if production else None
+
+    decision = decide(
+        metric, candidate_score, production_score, config.margin, candidate.number, int(current.version) if current else None
+    )
+    if decision.promote:
+        mlflow.set_alias(model_name, mlflow.production_alias, candidate.number)
+    production_version = candidate.number if decision.promote else int(current.version)
+    context.log.info(f"{model_name}: {'promoted' if decision.promote else 'kept production'} ({decision.reason})")
+    return MaterializeResult(
+        metadata={
+            "model_name": model_name,
+            "alias": mlflow.production_alias,
+            "promoted": decision.promote,
+            "reason": decision.reason,
+            "metric": metric,
+            "candidate_version": candidate.number,
+            "candidate_score": candidate_score,
+            "production_version": production_version,
+            "previous_production_version": int(current.version) if current else None,
+            "previous_production_score": production_score,
+            "margin": config.margin,
+            "held_out_rows": len(rows),
+            "decision": MetadataValue.json(decision.as_dict()),
+        }
+    )

@@ -1,0 +1,79 @@
+"""The fixed app-db tables. Dataset rows live in one typed table per dataset version (see datasets.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+metadata = MetaData()
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("columns", JSON, nullable=False),  # [{"name": ..., "dtype": ...}], features then target
+    Column("target_column", String(128), nullable=False),
+    Column("task_type", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("table_name", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("name", "version", name="uq_dataset_versions_name_version"),
+    UniqueConstraint("name", "content_hash", name="uq_dataset_versions_name_hash"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", String(255), nullable=False),
+    Column("dataset", String(64), nullable=False),
+    Column("dataset_version", Integer, nullable=False),
+    Column("row_id", Integer, nullable=False),
+    Column("model_name", String(255), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("model_alias", String(128), nullable=False),
+    Column("model_role", String(32), nullable=False),
+    Column("mlflow_run_id", String(64), nullable=False),
+    Column("predicted_class", String(255)),
+    Column("predicted_value", Float),
+    Column("probabilities", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_predictions_batch_id", "batch_id"),
+    Index("ix_predictions_dataset_version", "dataset", "dataset_version"),
+)
+
+monitoring_reports = Table(
+    "monitoring_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("dataset_version", Integer, nullable=False),
+    Column("model_name", String(255), nullable=False),
+    Column("production_version", Integer, nullable=False),
+    Column("candidate_version", Integer),
+    Column("metric", String(32), nullable=False),
+    Column("production_score", Float, nullable=False),
+    Column("candidate_score", Float),
+    Column("held_out_rows", Integer, nullable=False),
+    Column("drifted_features", JSON, nullable=False),
+    Column("drift", JSON, nullable=False),
+    Column("mlflow_run_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_monitoring_reports_dataset", "dataset", "created_at"),
+)

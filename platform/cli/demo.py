@@ -1,0 +1,138 @@
+"""``mlplatform demo``: the whole lifecycle on the embedded default, then a real serving round trip."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from mlplatform.settings import apply_embedded_defaults
+
+STEPS = ("load", "train", "predict", "monitor", "serve")
+QUIET = "WARNING"  # the demo shows its own progress; every run's full log is in the Dagster UI
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, key: str, label: str):
+        number = len(self.seconds) + 1
+        print(f"[{number}/{len(STEPS)}] {label} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        yield
+        self.seconds[key] = round(time.perf_counter() - started, 2)
+        print(f"      done in {self.seconds[key]:.1f} s", file=sys.stderr, flush=True)
+
+
+def run_demo(home: str | None, dataset: str, target: str | None) -> dict:
+    started = time.perf_counter()
+    settings = apply_embedded_defaults(home)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Imported only now: the definitions read the environment that apply_embedded_defaults just completed.
+    from dagster import DagsterInstance
+
+    from mlplatform.datasets.sources import read_source
+    from mlplatform.definitions import defs
+    from mlplatform.runner import materialization_metadata, run_job
+
+    name = read_source(dataset, target).name  # validates the source before anything runs
+    instance = DagsterInstance.get()
+    progress = Progress()
+    load_config = {"ops": {"raw_dataset": {"config": {"source": dataset, "target": target or ""}}}}
+    with progress.step("load", f"load dataset {name} into app-db"):
+        loaded = materialization_metadata(run_job(defs, instance, "data_load_job", name, load_config, QUIET), "raw_dataset")
+    with progress.step("train", "train candidates, register the best, run the promotion gate"):
+        trained = run_job(defs, instance, "training_job", name, log_level=QUIET)
+        candidate = materialization_metadata(trained, "candidate_model")
+        gate = materialization_metadata(trained, "production_alias")
+    with progress.step("predict", "batch inference with the production model"):
+        predicted = materialization_metadata(run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions")
+    with progress.step("monitor", "monitoring report: held-out scores and drift"):
+        monitored = materialization_metadata(run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report")
+    with progress.step("serve", f"serve {gate['model_name']}@{settings.production_alias} and check /invocations"):
+        serving = _serve_and_check(settings, gate["model_name"], predicted["batch_id"])
+
+    production_score = gate["candidate_score"] if gate["promoted"] else gate["previous_production_score"]
+    return {
+        "home": str(settings.home),
+        "dataset": {"name": name, "version": loaded["version"], "rows": loaded["rows"], "new_version": loaded["new_version"]},
+        "model": {
+            "name": gate["model_name"],
+            "candidate_version": candidate["version"],
+            "production_version": gate["production_version"],
+            "promoted": gate["promoted"],
+            "decision": gate["reason"],
+            "metric": gate["metric"],
+            "value": production_score,
+        },
+        "predictions": {"rows_written": predicted["rows_written"], "batch_id": predicted["batch_id"]},
+        "serving": serving,
+        "monitoring": {
+            "metric": monitored["metric"],
+            "production_score": monitored["production_score"],
+            "candidate_score": monitored["candidate_score"],
+            "drifted_features": monitored["drifted_features"],
+            "held_out_rows": monitored["held_out_rows"],
+        },
+        "seconds": {**progress.seconds, "total": round(time.perf_counter() - started, 2)},
+    }
+
+
+def _serve_and_check(settings, model_name: str, batch: str) -> dict:
+    from mlplatform.appdb.engine import engine_for
+    from mlplatform.appdb.predictions import read_batch
+    from mlplatform.contract import load_sample_input
+    from mlplatform.resources.mlflow_tracking import MlflowTracking
+    from mlplatform.serving.local_process import LocalModelServer
+
+    tracking = MlflowTracking(
+        tracking_uri=settings.mlflow_tracking_uri,
+        experiment_name=settings.experiment_name,
+        model_name_prefix=settings.model_name_prefix,
+        production_alias=settings.production_alias,
+        candidate_alias=settings.candidate_alias,
+    )
+    version = tracking.require_alias(model_name, settings.production_alias)
+    sample = load_sample_input(version.run_id)
+    log = Path(settings.home) / "serving" / f"demo-{model_name}.log"
+    with LocalModelServer(f"models:/{model_name}@{settings.production_alias}", log) as server:
+        server.wait_ready()
+        answers = server.invoke(sample)
+        url = server.url
+    engine = engine_for(settings.app_db_uri)
+    expected = _batch_answers(engine, read_batch(engine, batch), sample)
+    return {
+        "url": url,
+        "model": model_name,
+        "alias": settings.production_alias,
+        "version": int(version.version),
+        "rows_sent": len(sample),
+        "invocation_ok": _same_answers(answers, expected),
+    }
+
+
+def _batch_answers(engine, batch: pd.DataFrame, sample: pd.DataFrame) -> list:
+    """The batch predictions for the sample's rows, found by their feature values in the dataset version."""
+    from mlplatform.appdb.datasets import get_version, read_rows
+
+    first = batch.iloc[0]
+    rows = read_rows(engine, get_version(engine, first["dataset"], int(first["dataset_version"])))
+    keyed = rows[list(sample.columns)].drop_duplicates().reset_index()
+    matched = sample.merge(keyed, on=list(sample.columns), how="left", validate="many_to_one")
+    by_row = batch.set_index("row_id")
+    column = "predicted_class" if first["predicted_class"] is not None else "predicted_value"
+    return [by_row.at[int(r), column] if pd.notna(r) else None for r in matched["row_id"]]
+
+
+def _same_answers(answers: list, expected: list) -> bool:
+    if len(answers) != len(expected) or any(e is None for e in expected):
+        return False
+    if isinstance(expected[0], str):
+        return [str(a) for a in answers] == expected
+    return all(abs(float(a) - float(e)) <= 1e-9 * max(1.0, abs(float(e))) for a, e in zip(answers, expected))

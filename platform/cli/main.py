@@ -1,0 +1,42 @@
+"""The ``mlplatform`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mlplatform.cli.summary import render_summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlplatform", description="The ML lifecycle as Dagster assets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the whole lifecycle on the embedded default and serve the model")
+    demo.add_argument("--home", help="platform home (default: $MLPLATFORM_HOME or ./.mlplatform)")
+    demo.add_argument("--dataset", default="iris", help="iris, wine, breast_cancer, diabetes, or a CSV path")
+    demo.add_argument("--target", help="target column (required for a CSV file)")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from mlplatform.cli.demo import run_demo
+        from mlplatform.datasets.sources import DatasetError
+        from mlplatform.runner import JobFailed
+        from mlplatform.serving.local_process import ServerError
+
+        try:
+            summary = run_demo(args.home, args.dataset, args.target)
+        except (DatasetError, JobFailed, ServerError) as exc:
+            print(f"mlplatform demo: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(summary, indent=2, default=str) if args.json else render_summary(summary))
+        return 0 if summary["serving"]["invocation_ok"] else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The one Definitions of the code location: assets with their checks, jobs, schedules, sensors and resources."""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar
+
+from mlplatform.assets.candidate_model import candidate_model
+from mlplatform.assets.jobs import JOBS, SCHEDULES
+from mlplatform.assets.monitoring_report import monitoring_report
+from mlplatform.assets.predictions import predictions
+from mlplatform.assets.production_alias import production_alias
+from mlplatform.assets.raw_dataset import raw_dataset
+from mlplatform.resources.app_db import AppDatabase
+from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.settings import apply_embedded_defaults
+
+apply_embedded_defaults()
+
+defs = Definitions(
+    assets=[raw_dataset, candidate_model, production_alias, predictions, monitoring_report],
+    jobs=JOBS,
+    schedules=SCHEDULES,
+    resources={
+        "app_db": AppDatabase(uri=EnvVar("APP_DB_URI")),
+        "mlflow": MlflowTracking(
+            tracking_uri=EnvVar("MLFLOW_TRACKING_URI"),
+            experiment_name=EnvVar("MLFLOW_EXPERIMENT_NAME"),
+            model_name_prefix=EnvVar("MLFLOW_MODEL_NAME"),
+            production_alias=EnvVar("MLFLOW_MODEL_ALIAS"),
+            candidate_alias=EnvVar("MLFLOW_CANDIDATE_ALIAS"),
+            artifact_root=EnvVar("MLPLATFORM_ARTIFACT_ROOT"),
+        ),
+    },
+)

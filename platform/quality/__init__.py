@@ -1,0 +1,1 @@
+"""Model quality on held-out data, and feature drift."""

@@ -1,0 +1,45 @@
+"""Run the platform's Dagster jobs in this process, recorded in the Dagster instance (so the UI shows them)."""
+
+from __future__ import annotations
+
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+
+from mlplatform.assets.partitions import dataset_partitions
+
+
+class JobFailed(RuntimeError):
+    """A job run failed; the message names the job, the step and the step's error."""
+
+
+def ensure_partition(instance: DagsterInstance, key: str) -> None:
+    if not instance.has_dynamic_partition(dataset_partitions.name, key):
+        instance.add_dynamic_partitions(dataset_partitions.name, [key])
+
+
+def run_job(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job_name: str,
+    partition: str,
+    run_config: dict | None = None,
+    log_level: str = "INFO",
+) -> ExecuteInProcessResult:
+    ensure_partition(instance, partition)
+    job = defs.resolve_job_def(job_name)
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    result = job.execute_in_process(instance=instance, partition_key=partition, run_config=config, raise_on_error=False)
+    if not result.success:
+        failures = [
+            f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data.error is not None
+        ]
+        detail = "\n".join(failures) or "see the run's logs in the Dagster UI"
+        raise JobFailed(f"{job_name} for dataset {partition!r} failed (run {result.run_id}):\n{detail}")
+    return result
+
+
+def materialization_metadata(result: ExecuteInProcessResult, asset_name: str) -> dict:
+    """The metadata an asset recorded in this run, as plain values."""
+    [materialization] = result.asset_materializations_for_node(asset_name)
+    return {key: value.value for key, value in materialization.metadata.items()}

@@ -1,0 +1,81 @@
+"""Environment -> settings. Every variable keeps the old stack's name; unset means the embedded default.
+
+The embedded default lives under ``MLPLATFORM_HOME`` (default ``./.mlplatform``): SQLite app-db, MLflow with a
+SQLite backend store and a local artifact folder, and ``DAGSTER_HOME`` with SQLite storage. ``apply_embedded_defaults``
+writes the resolved values back into ``os.environ`` so that Dagster's ``EnvVar``s, child processes (run workers,
+``mlflow models serve``) and the Dagster UI all see one consistent configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = ".mlplatform"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    app_db_uri: str
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    experiment_name: str
+    model_name_prefix: str
+    production_alias: str
+    candidate_alias: str
+    serve_aliases: tuple[str, ...]
+
+    @property
+    def embedded_tracking(self) -> bool:
+        """True when MLflow is a local store rather than a tracking server."""
+        return not self.mlflow_tracking_uri.startswith(("http://", "https://"))
+
+
+def _embedded_values(home: Path) -> dict[str, str]:
+    return {
+        "APP_DB_URI": f"sqlite:///{home / 'app.db'}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "MLPLATFORM_ARTIFACT_ROOT": str(home / "mlartifacts"),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "MLFLOW_EXPERIMENT_NAME": "mlplatform",
+        "MLFLOW_MODEL_NAME": "mlplatform",
+        "MLFLOW_MODEL_ALIAS": "Production",
+        "MLFLOW_CANDIDATE_ALIAS": "challenger",
+        "MLFLOW_SERVE_ALIASES": "Production",
+        "MLFLOW_SERVE_POLL_SECONDS": "5",
+        # The platform loads only models from its own registry; MLflow 3.17 refuses to deserialize any
+        # scikit-learn model (skops included) unless this is set.
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
+
+
+def apply_embedded_defaults(home: str | os.PathLike | None = None) -> Settings:
+    """Resolve ``MLPLATFORM_HOME`` (``home`` wins), fill every unset variable with its embedded default."""
+    resolved = Path(home or os.environ.get("MLPLATFORM_HOME") or DEFAULT_HOME).expanduser().resolve()
+    os.environ["MLPLATFORM_HOME"] = str(resolved)
+    if home is not None:
+        # An explicit home means a self-contained embedded platform: its own stores, not the caller's.
+        for name in ("APP_DB_URI", "MLFLOW_TRACKING_URI", "MLPLATFORM_ARTIFACT_ROOT", "DAGSTER_HOME"):
+            os.environ.pop(name, None)
+    for name, value in _embedded_values(resolved).items():
+        os.environ.setdefault(name, value)
+    resolved.mkdir(parents=True, exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return current_settings()
+
+
+def current_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        home=Path(env["MLPLATFORM_HOME"]),
+        app_db_uri=env["APP_DB_URI"],
+        mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"],
+        mlflow_artifact_root=env["MLPLATFORM_ARTIFACT_ROOT"],
+        experiment_name=env["MLFLOW_EXPERIMENT_NAME"],
+        model_name_prefix=env["MLFLOW_MODEL_NAME"],
+        production_alias=env["MLFLOW_MODEL_ALIAS"],
+        candidate_alias=env["MLFLOW_CANDIDATE_ALIAS"],
+        serve_aliases=tuple(a.strip() for a in env["MLFLOW_SERVE_ALIASES"].split(",") if a.strip()),
+    )

@@ -1,0 +1,1 @@
+"""Training as pure functions: the split, the candidate pipelines, scoring and the promotion rule."""

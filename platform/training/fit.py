@@ -1,0 +1,36 @@
+"""Fit every candidate on the training rows and score it on the validation rows (no MLflow here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from mlplatform.training.candidates import candidate_pipelines
+from mlplatform.training.scoring import HIGHER_IS_BETTER, PRIMARY_METRIC, score
+
+
+@dataclass
+class FittedCandidate:
+    algorithm: str
+    pipeline: Pipeline
+    metrics: dict[str, float]
+
+
+def fit_candidates(
+    train: pd.DataFrame, validation: pd.DataFrame, features: list[str], target: str, task_type: str, seed: int
+) -> list[FittedCandidate]:
+    fitted = []
+    for algorithm, pipeline in candidate_pipelines(task_type, seed).items():
+        pipeline.fit(train[features], train[target])
+        metrics = score(task_type, validation[target], pipeline.predict(validation[features]))
+        fitted.append(FittedCandidate(algorithm, pipeline, metrics))
+    return fitted
+
+
+def best_candidate(fitted: list[FittedCandidate], task_type: str) -> FittedCandidate:
+    metric = PRIMARY_METRIC[task_type]
+    sign = 1 if HIGHER_IS_BETTER[metric] else -1
+    # Stable: on a tie the first (simplest) algorithm wins.
+    return max(fitted, key=lambda c: sign * c.metrics[metric])

@@ -1,0 +1,56 @@
+"""The deterministic train/validation split, and the held-out rows two models have both never seen.
+
+Rows are ordered by a hash of their content before a seeded stratified split, so the split depends only on the
+data and the seed, never on load order. Row keys (the same hash) let any later step recompute which rows a model
+was trained on from its recorded dataset version, seed and fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    seed: int = 0
+    validation_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.validation_fraction <= 0.5:
+            raise ValueError(f"validation_fraction must be between 0.05 and 0.5, got {self.validation_fraction}")
+
+    def as_tags(self) -> dict[str, str]:
+        return {"split_seed": str(self.seed), "validation_fraction": str(self.validation_fraction)}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> SplitSpec:
+        return cls(seed=int(tags["split_seed"]), validation_fraction=float(tags["validation_fraction"]))
+
+
+def row_keys(frame: pd.DataFrame) -> pd.Series:
+    """A content hash per row (features and target), independent of the index."""
+    return pd.Series(pd.util.hash_pandas_object(frame, index=False).to_numpy(), index=frame.index)
+
+
+def split(frame: pd.DataFrame, target: str, task_type: str, spec: SplitSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ordered = frame.loc[row_keys(frame).sort_values(kind="stable").index]
+    stratify = ordered[target] if task_type == "classification" and _stratifiable(ordered[target], spec) else None
+    train, validation = train_test_split(
+        ordered, test_size=spec.validation_fraction, random_state=spec.seed, stratify=stratify
+    )
+    return train, validation
+
+
+def held_out(frame: pd.DataFrame, *training_sets: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` that appear in none of ``training_sets`` (compared by content)."""
+    seen = np.concatenate([row_keys(t).to_numpy() for t in training_sets]) if training_sets else np.array([])
+    return frame[~row_keys(frame).isin(seen)]
+
+
+def _stratifiable(labels: pd.Series, spec: SplitSpec) -> bool:
+    counts = labels.value_counts()
+    return bool(counts.min() >= 2 and len(counts) <= len(labels) * spec.validation_fraction)

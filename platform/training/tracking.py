@@ -1,0 +1,84 @@
+"""Log one fitted candidate to MLflow: params, metrics, the model with signature and input example, the contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import mlflow
+import mlflow.sklearn
+import numpy
+import pandas
+import sklearn
+import skops.io
+from mlflow.models import infer_signature
+
+from mlplatform.appdb.datasets import DatasetVersion
+from mlplatform.contract import log_contract
+from mlplatform.training.fit import FittedCandidate
+
+if TYPE_CHECKING:
+    from mlplatform.resources.mlflow_tracking import MlflowTracking
+
+# Given explicitly: inferring them costs about 5 s per model (a subprocess per call).
+PIP_REQUIREMENTS = [
+    f"mlflow=={mlflow.__version__}",
+    f"scikit-learn=={sklearn.__version__}",
+    f"skops=={skops.__version__}",
+    f"numpy=={numpy.__version__}",
+    f"pandas=={pandas.__version__}",
+]
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TrainingRuns:
+    parent_run_id: str
+    best_run_id: str
+    best_model_uri: str
+
+
+def log_training(
+    tracking: MlflowTracking,
+    fitted: list[FittedCandidate],
+    best: FittedCandidate,
+    dataset: DatasetVersion,
+    train,
+    validation,
+    tags: dict[str, str],
+) -> TrainingRuns:
+    """One parent run per training, one nested run per candidate; the contract travels with every candidate."""
+    with tracking.start_run(f"train-{dataset.name}-v{dataset.version}", tags) as parent:
+        for candidate in fitted:
+            with tracking.start_run(candidate.algorithm, tags, nested=True) as run:
+                model_uri = log_candidate(candidate, dataset, train, validation)
+                if candidate is best:
+                    best_run_id, best_uri = run.info.run_id, model_uri
+        mlflow.log_metrics({f"best_validation_{k}": v for k, v in best.metrics.items()})
+        mlflow.set_tag("best_algorithm", best.algorithm)
+    return TrainingRuns(parent.info.run_id, best_run_id, best_uri)
+
+
+def log_candidate(candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
+    """Log to the active MLflow run; returns the logged model's URI."""
+    estimator = candidate.pipeline.named_steps["model"]
+    mlflow.log_params({"algorithm": candidate.algorithm, "estimator": type(estimator).__name__})
+    mlflow.log_params({f"model.{k}": v for k, v in estimator.get_params(deep=False).items() if _loggable(v)})
+    mlflow.log_metrics({f"validation_{k}": v for k, v in candidate.metrics.items()})
+    mlflow.log_metrics({"train_rows": len(train), "validation_rows": len(validation)})
+    example = train[dataset.features].head(INPUT_EXAMPLE_ROWS)
+    signature = infer_signature(example, candidate.pipeline.predict(example))
+    info = mlflow.sklearn.log_model(
+        candidate.pipeline,
+        name="model",
+        signature=signature,
+        input_example=example,
+        pip_requirements=PIP_REQUIREMENTS,
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(candidate.pipeline)),
+    )
+    log_contract(dataset, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
+    return info.model_uri
+
+
+def _loggable(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))

@@ -1,0 +1,1 @@
+"""Sensors: they only decide (cursor, run_key) and yield RunRequests; runs do the work."""
