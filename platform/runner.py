@@ -30,13 +30,20 @@ def run_job(
     result = job.execute_in_process(instance=instance, partition_key=partition, run_config=config, raise_on_error=False)
     if not result.success:
         failures = [
-            f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+            f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
             for event in result.all_events
             if event.is_step_failure and event.step_failure_data.error is not None
         ]
         detail = "\n".join(failures) or "see the run's logs in the Dagster UI"
         raise JobFailed(f"{job_name} for dataset {partition!r} failed (run {result.run_id}):\n{detail}")
     return result
+
+
+def _root_cause(error) -> str:
+    """The user's exception under Dagster's wrapping, e.g. ``DatasetError: CSV file x.csv is empty``."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def materialization_metadata(result: ExecuteInProcessResult, asset_name: str) -> dict:

@@ -74,11 +74,13 @@ def read_source(spec: str, target: str | None = None, name: str | None = None) -
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=True, skipinitialspace=True)
+        frame = pd.read_csv(path, dtype=str, skipinitialspace=True, skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"CSV file {path} is empty: it needs a header line and at least one row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DatasetError(f"CSV file {path} cannot be parsed: {exc}") from None
+    frame.index = frame.index + 2  # the file's line numbers (the header is line 1), for error messages
+    frame = frame.dropna(how="all")
     if frame.empty:
         raise DatasetError(f"CSV file {path} has a header but no data rows")
     return frame
@@ -96,7 +98,7 @@ def _clean(frame: pd.DataFrame, target: str, name: str, source: str, origin: str
     clean = pd.DataFrame({renamed[c]: _numeric(frame[c], c, origin) for c in features})
     labels = frame[target]
     if labels.isna().any():
-        line = int(labels.isna().to_numpy().nonzero()[0][0]) + 2
+        line = labels.index[labels.isna()][0]
         raise DatasetError(f"{origin}: target column {target!r} is empty on line {line}")
     task_type, labels = _task_type(labels)
     if task_type == "classification" and labels.nunique() < 2:
@@ -127,10 +129,8 @@ def _numeric(column: pd.Series, label: str, origin: str) -> pd.Series:
     values = pd.to_numeric(column, errors="coerce")
     bad = values.isna() & column.notna()
     if bad.any():
-        position = int(bad.to_numpy().nonzero()[0][0])
-        raise DatasetError(
-            f"{origin}: column {label!r} must be numeric, but line {position + 2} holds {column.iloc[position]!r}"
-        )
+        line = bad.index[bad][0]
+        raise DatasetError(f"{origin}: column {label!r} must be numeric, but line {line} holds {column[line]!r}")
     if values.isna().all():
         raise DatasetError(f"{origin}: column {label!r} has no values")
     return values.astype("float64")

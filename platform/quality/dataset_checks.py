@@ -24,7 +24,7 @@ def dataset_checks(stored: pd.DataFrame, dataset: DatasetVersion) -> list[CheckO
 def _typed_schema(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome:
     expected = [c["name"] for c in dataset.columns]
     untyped = [f for f in dataset.features if not pd.api.types.is_float_dtype(stored[f])] if list(stored.columns) == expected else []
-    passed = list(stored.columns) == expected and not untyped
+    passed = bool(list(stored.columns) == expected and not untyped)
     return CheckOutcome(
         "typed_schema",
         passed,
@@ -36,7 +36,7 @@ def _typed_schema(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome
 def _no_nulls(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome:
     nulls = stored.isna().sum()
     empty = [c for c in stored.columns if nulls[c] == len(stored)]
-    passed = nulls.get(dataset.target_column, 0) == 0 and not empty
+    passed = bool(nulls.get(dataset.target_column, 0) == 0) and not empty
     return CheckOutcome(
         "no_nulls",
         passed,
@@ -49,7 +49,7 @@ def _target_present(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutco
     target = dataset.target_column
     present = target in stored.columns
     classes = int(stored[target].nunique()) if present else 0
-    passed = present and (dataset.task_type != "classification" or classes >= 2)
+    passed = bool(present and (dataset.task_type != "classification" or classes >= 2))
     return CheckOutcome(
         "target_present",
         passed,

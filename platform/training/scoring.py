@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn import metrics
 
@@ -24,4 +26,5 @@ def score(task_type: str, y_true, y_pred) -> dict[str, float]:
 
 def better(metric: str, a: float, b: float, margin: float = 0.0) -> bool:
     """True when ``a`` beats ``b`` by more than ``margin`` on ``metric``."""
-    return a - b > margin if HIGHER_IS_BETTER[metric] else b - a > margin
+    gain = a - b if HIGHER_IS_BETTER[metric] else b - a
+    return gain > margin and not math.isclose(gain, margin, rel_tol=1e-9, abs_tol=1e-12)

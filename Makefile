@@ -1,0 +1,39 @@
+# The two set-up commands: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+PYTEST_ARGS ?=
+
+.PHONY: demo test install dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --progress-bar off -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --progress-bar off -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+## make demo: create .venv, install, run the whole lifecycle on the embedded default (./.mlplatform)
+demo: $(STAMP)
+	$(BIN)/mlplatform demo
+
+## make test: install what the tests need and run them
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make dev: the Dagster UI on http://127.0.0.1:3000 over the same embedded home as the demo
+dev: $(STAMP)
+	mkdir -p $${DAGSTER_HOME:-$(CURDIR)/.mlplatform/dagster}
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.mlplatform/dagster} $(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf .mlplatform

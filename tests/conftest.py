@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated embedded platform home per test, and a runner for the platform's real jobs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from mlplatform.settings import apply_embedded_defaults
+
+PLATFORM_VARIABLES = (
+    "MLPLATFORM_HOME", "APP_DB_URI", "MLFLOW_TRACKING_URI", "MLPLATFORM_ARTIFACT_ROOT", "DAGSTER_HOME",
+    "MLFLOW_EXPERIMENT_NAME", "MLFLOW_MODEL_NAME", "MLFLOW_MODEL_ALIAS", "MLFLOW_CANDIDATE_ALIAS",
+    "MLFLOW_SERVE_ALIASES", "MLFLOW_SERVE_POLL_SECONDS", "DAGSTER_POSTGRES_URL", "MLFLOW_POSTGRES_URI",
+)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def clean_environment():
+    saved = dict(os.environ)
+    for name in PLATFORM_VARIABLES:
+        os.environ.pop(name, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def platform_home(tmp_path, clean_environment):
+    """An embedded platform (SQLite app-db, MLflow SQLite store, Dagster SQLite storage) in a fresh folder."""
+    return apply_embedded_defaults(tmp_path / "home")
+
+
+class Lifecycle:
+    """Runs the platform's jobs for real (Dagster runs recorded in the home's instance)."""
+
+    def __init__(self, settings) -> None:
+        from mlplatform.definitions import defs
+
+        self.settings = settings
+        self.defs = defs
+        self.instance = DagsterInstance.get()
+
+    def run(self, job: str, dataset: str, run_config: dict | None = None):
+        from mlplatform.runner import run_job
+
+        return run_job(self.defs, self.instance, job, dataset, run_config)
+
+    def load(self, dataset: str, source: str = "", target: str = ""):
+        config = {"ops": {"raw_dataset": {"config": {"source": source, "target": target}}}}
+        return self.run("data_load_job", dataset, config)
+
+    def metadata(self, result, asset: str) -> dict:
+        from mlplatform.runner import materialization_metadata
+
+        return materialization_metadata(result, asset)
+
+    @property
+    def engine(self):
+        from mlplatform.appdb.engine import engine_for
+
+        return engine_for(self.settings.app_db_uri)
+
+    def tracking(self):
+        from mlplatform.resources.mlflow_tracking import MlflowTracking
+
+        s = self.settings
+        return MlflowTracking(
+            tracking_uri=s.mlflow_tracking_uri, experiment_name=s.experiment_name,
+            model_name_prefix=s.model_name_prefix, production_alias=s.production_alias,
+            candidate_alias=s.candidate_alias, artifact_root=s.mlflow_artifact_root,
+        )
+
+
+@pytest.fixture
+def lifecycle(platform_home):
+    runner = Lifecycle(platform_home)
+    yield runner
+    runner.instance.dispose()
