@@ -17,6 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="iris", help="iris, wine, breast_cancer, diabetes, or a CSV path")
     demo.add_argument("--target", help="target column (required for a CSV file)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bench = commands.add_parser("bench", help="benchmarks that print JSON")
+    targets = bench.add_subparsers(dest="target", required=True)
+    demo_bench = targets.add_parser("demo", help="time `mlplatform demo` in fresh homes and report model quality")
+    demo_bench.add_argument("--datasets", default="iris,wine,breast_cancer", help="comma-separated datasets")
+    demo_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -35,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(json.dumps(summary, indent=2, default=str) if args.json else render_summary(summary))
         return 0 if summary["serving"]["invocation_ok"] else 1
+    if args.command == "bench":
+        from mlplatform.cli.bench import bench_demo, render
+
+        report = bench_demo([d.strip() for d in args.datasets.split(",") if d.strip()])
+        print(json.dumps(report, indent=2) if args.json else render(report))
+        return 0
     return 2
 
 
