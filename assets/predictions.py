@@ -1,44 +1,48 @@
-"""predictions: batch inference of the latest dataset version with the production model into app-db."""
+"""predictions: batch inference of the latest dataset version with the production model (and a shadow) into app-db."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from mlplatform.appdb.datasets import read_rows, require_latest
-from mlplatform.appdb.predictions import replace_batch
+from mlplatform.appdb.datasets import require_latest
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.production_alias import production_alias
-from mlplatform.inference import batch_id, predict_rows
+from mlplatform.inference import batch_id, identity, run_batch
 from mlplatform.quality.holdout import trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 
-ROLE = "production"
 
 @asset(
     partitions_def=dataset_partitions,
     deps=[production_alias],
     group_name="lifecycle",
     kinds={"sqlite", "postgres"},
-    description="One prediction per row of the latest dataset version; re-running the same batch replaces it.",
+    description="One prediction per row of the latest dataset version; re-running the same batch replaces it. "
+    "With a shadow alias configured, that version predicts the same rows under the same batch id, role 'shadow'.",
 )
 def predictions(context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking) -> MaterializeResult:
     engine = app_db.engine
     model_name = mlflow.model_name(context.partition_key)
-    model = trained_model(engine, mlflow, mlflow.require_alias(model_name, mlflow.production_alias))
+    production = trained_model(engine, mlflow, mlflow.require_alias(model_name, mlflow.production_alias))
     dataset = require_latest(engine, context.partition_key)
-    rows = predict_rows(model, read_rows(engine, dataset), dataset, mlflow.production_alias, ROLE)
-    batch = batch_id(dataset, model, ROLE)
-    written = replace_batch(engine, rows, batch)
-    context.log.info(f"batch {batch}: {written} predictions written")
-    summary = rows["predicted_class"].value_counts() if dataset.task_type == "classification" else rows["predicted_value"].describe()
+    batch = batch_id(dataset, production)
+    roles = {"production": (mlflow.production_alias, production)}
+    shadow_version = mlflow.alias_version(model_name, mlflow.shadow_alias) if mlflow.shadow_alias else None
+    if shadow_version is not None:
+        roles["shadow"] = (mlflow.shadow_alias, trained_model(engine, mlflow, shadow_version))
+    written = {}
+    for role, (alias, model) in roles.items():
+        who = identity(batch, role, dataset, model, alias)
+        written[role] = run_batch(engine, dataset, model.model, model.dataset.features, who)
+        context.log.info(f"batch {batch} ({role}, {model_name} v{model.number}): {written[role]} rows written")
     return MaterializeResult(
         metadata={
             "batch_id": batch,
-            "rows_written": written,
+            "rows_written": written["production"],
+            "shadow_rows_written": written.get("shadow", 0),
             "model_name": model_name,
-            "model_version": model.number,
+            "model_version": production.number,
             "alias": mlflow.production_alias,
+            "shadow_version": int(shadow_version.version) if shadow_version else None,
             "dataset_version": dataset.version,
-            "summary": MetadataValue.md(summary.to_frame().to_markdown()),
         }
     )
-

@@ -28,6 +28,7 @@ defs = Definitions(
             model_name_prefix=EnvVar("MLFLOW_MODEL_NAME"),
             production_alias=EnvVar("MLFLOW_MODEL_ALIAS"),
             candidate_alias=EnvVar("MLFLOW_CANDIDATE_ALIAS"),
+            shadow_alias=EnvVar("MLFLOW_SHADOW_ALIAS"),
             artifact_root=EnvVar("MLPLATFORM_ARTIFACT_ROOT"),
         ),
     },

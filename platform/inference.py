@@ -1,44 +1,60 @@
-"""Batch inference: a model's answers for dataset rows, as rows of the ``predictions`` table."""
+"""Batch inference: stream a dataset version through a model into the ``predictions`` table, chunk by chunk."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
-from mlplatform.appdb.datasets import DatasetVersion
+from mlplatform.appdb.datasets import DatasetVersion, iter_feature_chunks
+from mlplatform.appdb.predictions import BatchIdentity, PredictedChunk, open_batch
 from mlplatform.quality.holdout import TrainedModel
 
-
-def batch_id(dataset: DatasetVersion, trained: TrainedModel, role: str) -> str:
-    """Deterministic: the same dataset version, model version and role is the same batch."""
-    return f"{dataset.name}-v{dataset.version}-{trained.version.name}-v{trained.number}-{role}"
+CHUNK_ROWS = 100_000
 
 
-def predict_rows(
-    trained: TrainedModel, rows: pd.DataFrame, dataset: DatasetVersion, alias: str, role: str
-) -> pd.DataFrame:
-    features = rows[trained.dataset.features]
-    model = trained.model
-    predicted = model.predict(features)
-    out = pd.DataFrame(index=rows.index)
-    if dataset.task_type == "classification":
-        out["predicted_class"] = pd.Series(predicted, index=rows.index).astype(str)
-        out["predicted_value"] = None
-        classes = [str(c) for c in model.classes_]
-        out["probabilities"] = [dict(zip(classes, map(float, p))) for p in model.predict_proba(features)]
-    else:
-        out["predicted_class"] = None
-        out["predicted_value"] = predicted.astype(float)
-        out["probabilities"] = None
-    return out.assign(
+def batch_id(dataset: DatasetVersion, production: TrainedModel) -> str:
+    """Deterministic: the same dataset version scored by the same production version is the same batch."""
+    return f"{dataset.name}-v{dataset.version}-{production.version.name}-v{production.number}"
+
+
+def identity(batch: str, role: str, dataset: DatasetVersion, model: TrainedModel, alias: str) -> BatchIdentity:
+    return BatchIdentity(
+        batch_id=batch,
+        model_role=role,
         dataset=dataset.name,
         dataset_version=dataset.version,
-        row_id=rows.index.astype(int),
-        model_name=trained.version.name,
-        model_version=trained.number,
+        model_name=model.version.name,
+        model_version=model.number,
         model_alias=alias,
-        model_role=role,
-        mlflow_run_id=trained.version.run_id,
+        mlflow_run_id=model.version.run_id,
         created_at=datetime.now(timezone.utc),
-    ).reset_index(drop=True)
+    )
+
+
+def predict_chunk(model, features: pd.DataFrame, task_type: str) -> PredictedChunk:
+    row_ids = features.index.to_numpy()
+    predicted = model.predict(features)
+    if task_type != "classification":
+        return PredictedChunk(row_ids, predicted_value=np.asarray(predicted, dtype="float64"))
+    return PredictedChunk(
+        row_ids,
+        predicted_class=np.asarray(predicted).astype(str),
+        classes=[str(c) for c in model.classes_],
+        probabilities=np.asarray(model.predict_proba(features), dtype="float64"),
+    )
+
+
+def run_batch(
+    engine: Engine, dataset: DatasetVersion, model, features: list[str], who: BatchIdentity, chunk_rows: int = CHUNK_ROWS
+) -> int:
+    """Predict every row of ``dataset`` and replace the batch (``who``) in one transaction; returns rows written."""
+    written = 0
+    with open_batch(engine, who) as writer:
+        for chunk in iter_feature_chunks(engine, dataset, features, chunk_rows):
+            predicted = predict_chunk(model, chunk, dataset.task_type)
+            writer.write(predicted)
+            written += len(predicted)
+    return written

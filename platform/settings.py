@@ -43,10 +43,11 @@ def _embedded_values(home: Path) -> dict[str, str]:
         "MLFLOW_MODEL_NAME": "mlplatform",
         "MLFLOW_MODEL_ALIAS": "Production",
         "MLFLOW_CANDIDATE_ALIAS": "challenger",
+        "MLFLOW_SHADOW_ALIAS": "",  # e.g. "challenger": shadow inference beside production
         "MLFLOW_SERVE_ALIASES": "Production",
         "MLFLOW_SERVE_POLL_SECONDS": "5",
-        # The platform loads only models from its own registry; MLflow 3.17 refuses to deserialize any
-        # scikit-learn model (skops included) unless this is set.
+        # MLflow refuses to deserialize scikit-learn models (skops included) when this is false; the platform
+        # loads only its own registry's models, so it states the default explicitly rather than inheriting it.
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
     }
 

@@ -7,11 +7,14 @@ A version is written in one transaction (table, rows, registry row), so a failur
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Engine, Float, Integer, MetaData, Table, Text, func, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, Float, Integer, MetaData, Table, Text, func, select
 
+from mlplatform.appdb import pgcopy
 from mlplatform.appdb.schema import dataset_versions
 from mlplatform.datasets.sources import SourceData
 
@@ -39,8 +42,9 @@ class DatasetVersion:
 
 def content_hash(data: SourceData) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{data.target}|{data.task_type}|".encode())
-    digest.update(data.frame.to_csv(index=False).encode())
+    header = [data.target, data.task_type, *(f"{c}:{t}" for c, t in data.frame.dtypes.astype(str).items())]
+    digest.update("|".join(header).encode())
+    digest.update(pd.util.hash_pandas_object(data.frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -58,8 +62,7 @@ def store_dataset(engine: Engine, data: SourceData) -> DatasetVersion:
         table = _table(f"ds_{data.name}_v{version}", columns)
         table.create(conn)
         rows = data.frame.reset_index(drop=True)
-        records = rows.assign(**{ROW_ID: range(len(rows))}).to_dict("records")
-        conn.execute(table.insert(), records)
+        _insert_rows(conn, table, rows.assign(**{ROW_ID: np.arange(len(rows), dtype=np.int64)}), columns)
         conn.execute(
             dataset_versions.insert().values(
                 name=data.name,
@@ -75,6 +78,51 @@ def store_dataset(engine: Engine, data: SourceData) -> DatasetVersion:
         )
     stored = get_version(engine, data.name, version)
     return DatasetVersion(**{**stored.__dict__, "created": True})
+
+
+def _insert_rows(conn: Connection, table: Table, frame: pd.DataFrame, columns: list[dict]) -> None:
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), frame.to_dict("records"))
+        return
+    kinds = {"float": "float8", "int": "int8", "str": "text"}
+    fields = [("int8", frame[ROW_ID].to_numpy())]
+    fields += [(kinds[c["dtype"]], frame[c["name"]].to_numpy()) for c in columns]
+    names = ", ".join(f'"{n}"' for n in [ROW_ID, *(c["name"] for c in columns)])
+    with conn.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.write(pgcopy.HEADER)
+            copy.write(pgcopy.encode_rows(fields, len(frame)))
+            copy.write(pgcopy.TRAILER)
+
+
+def iter_feature_chunks(
+    engine: Engine, dataset: DatasetVersion, features: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The rows of a version in chunks (``row_id`` index, float ``features``), never all in memory at once."""
+    table = _table(dataset.table_name, dataset.columns)
+    if engine.dialect.name == "postgresql":
+        yield from _copy_chunks(engine, table, features, chunk_rows)
+        return
+    query = select(table.c[ROW_ID], *(table.c[f] for f in features)).order_by(table.c[ROW_ID])
+    with engine.connect() as conn:
+        for chunk in pd.read_sql(query, conn, index_col=ROW_ID, chunksize=chunk_rows):
+            yield chunk.astype("float64")
+
+
+def _copy_chunks(engine: Engine, table: Table, features: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    # Binary COPY of fixed-width columns, decoded with numpy; NULL features come back as NaN.
+    selected = ", ".join(f"COALESCE(\"{f}\", 'NaN')::float8" for f in features)
+    query = f'COPY (SELECT "{ROW_ID}"::int8, {selected} FROM "{table.name}" ORDER BY "{ROW_ID}") TO STDOUT (FORMAT BINARY)'
+    raw = engine.raw_connection()
+    try:
+        with raw.driver_connection.cursor() as cursor, cursor.copy(query) as copy:
+            for block in pgcopy.decode_fixed(copy, ["int8", *["float8"] * len(features)], chunk_rows):
+                frame = pd.DataFrame({f: block[f"f{i + 1}"].astype("float64") for i, f in enumerate(features)})
+                frame.index = pd.Index(block["f0"].astype("int64"), name=ROW_ID)
+                yield frame
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def latest_version(engine: Engine, name: str) -> DatasetVersion | None:
@@ -121,7 +169,7 @@ def _table(name: str, columns: list[dict]) -> Table:
     return Table(
         name,
         MetaData(),
-        Column(ROW_ID, Integer, primary_key=True, autoincrement=False),
+        Column(ROW_ID, BigInteger, primary_key=True, autoincrement=False),
         *(Column(c["name"], _SQL_TYPES[c["dtype"]]) for c in columns),
     )
 

@@ -1,4 +1,4 @@
-"""One SQLAlchemy engine per app-db URI, with the schema in place."""
+"""One SQLAlchemy engine per app-db URI, with the schema migrated to the current version."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
 
-from mlplatform.appdb.schema import metadata
+from mlplatform.appdb.migrations import upgrade
 
 
 @lru_cache(maxsize=8)
@@ -14,7 +14,7 @@ def engine_for(uri: str) -> Engine:
     engine = create_engine(uri, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine, checkfirst=True)
+    upgrade(engine)
     return engine
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects import postgresql
 
 metadata = MetaData()
 
@@ -37,24 +39,28 @@ dataset_versions = Table(
     UniqueConstraint("name", "content_hash", name="uq_dataset_versions_name_hash"),
 )
 
+# Lists are JSON on SQLite and native arrays on PostgreSQL (fixed-width, so batches can be binary-COPYed).
+FloatList = JSON().with_variant(postgresql.ARRAY(postgresql.DOUBLE_PRECISION), "postgresql")
+TextList = JSON().with_variant(postgresql.ARRAY(Text), "postgresql")
+
+# One row per (batch, role, dataset row): the primary key makes a duplicated prediction impossible.
 predictions = Table(
     "predictions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("batch_id", String(255), nullable=False),
+    Column("batch_id", String(255), primary_key=True),
+    Column("model_role", String(32), primary_key=True),  # "production" or "shadow"
+    Column("row_id", BigInteger, primary_key=True, autoincrement=False),
     Column("dataset", String(64), nullable=False),
     Column("dataset_version", Integer, nullable=False),
-    Column("row_id", Integer, nullable=False),
     Column("model_name", String(255), nullable=False),
     Column("model_version", Integer, nullable=False),
     Column("model_alias", String(128), nullable=False),
-    Column("model_role", String(32), nullable=False),
     Column("mlflow_run_id", String(64), nullable=False),
-    Column("predicted_class", String(255)),
+    Column("predicted_class", Text),
     Column("predicted_value", Float),
-    Column("probabilities", JSON),
+    Column("classes", TextList),  # the class labels, in the order of ``probabilities``
+    Column("probabilities", FloatList),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("ix_predictions_batch_id", "batch_id"),
     Index("ix_predictions_dataset_version", "dataset", "dataset_version"),
 )
 

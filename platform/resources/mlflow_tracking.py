@@ -19,6 +19,7 @@ class MlflowTracking(ConfigurableResource):
     model_name_prefix: str = Field(description="MLFLOW_MODEL_NAME: registered models are <prefix>_<dataset>.")
     production_alias: str = Field(description="MLFLOW_MODEL_ALIAS, the alias batch inference and serving use.")
     candidate_alias: str = Field(description="MLFLOW_CANDIDATE_ALIAS, given to every newly trained best model.")
+    shadow_alias: str = Field(default="", description="MLFLOW_SHADOW_ALIAS: predicts beside production, role 'shadow'.")
     artifact_root: str = Field(default="", description="Artifact folder for a local store (embedded default).")
 
     def setup_for_execution(self, context: InitResourceContext) -> None:

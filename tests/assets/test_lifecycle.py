@@ -53,7 +53,8 @@ def test_full_lifecycle_on_iris(lifecycle):
     assert set(batch["model_name"]) == {"mlplatform_iris"} and set(batch["model_version"]) == {1}
     assert set(batch["model_alias"]) == {"Production"} and set(batch["mlflow_run_id"]) == {production.run_id}
     assert batch[["dataset_version", "created_at", "predicted_class"]].notna().all().all()
-    assert all(abs(sum(p.values()) - 1) < 1e-9 for p in batch["probabilities"])
+    assert all(abs(sum(p) - 1) < 1e-9 for p in batch["probabilities"])
+    assert all(c == ["0", "1", "2"] for c in batch["classes"])
 
     monitored = lifecycle.metadata(results["monitor"], "monitoring_report")
     assert monitored["held_out_rows"] == 30 and 0.9 <= monitored["production_score"] <= 1.0
@@ -138,5 +139,5 @@ def test_datasets_do_not_overwrite_each_other(lifecycle):
     client = lifecycle.tracking().client()
     assert client.get_model_version_by_alias("mlplatform_iris", "Production").tags["dataset"] == "iris"
     assert client.get_model_version_by_alias("mlplatform_wine", "Production").tags["dataset"] == "wine"
-    assert count_batch(lifecycle.engine, "iris-v1-mlplatform_iris-v1-production") == 150
-    assert count_batch(lifecycle.engine, "wine-v1-mlplatform_wine-v1-production") == 178
+    assert count_batch(lifecycle.engine, "iris-v1-mlplatform_iris-v1") == 150
+    assert count_batch(lifecycle.engine, "wine-v1-mlplatform_wine-v1") == 178
