@@ -1,11 +1,13 @@
 """candidate_model: train the candidate pipelines, log each to MLflow, register the best with the candidate alias."""
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+import pandas as pd
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, asset
 from pydantic import Field
 
 from mlplatform.appdb.datasets import read_rows, require_latest
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.raw_dataset import raw_dataset
+from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
@@ -60,12 +62,15 @@ def candidate_model(
             "validation_rows": len(validation),
             "mlflow_run_id": runs.best_run_id,
             "mlflow_parent_run_id": runs.parent_run_id,
-            "candidates": MetadataValue.md(_scores_table(fitted)),
+            "candidates": frame_table(_scores(fitted, best)),
+            "validation_plot": markdown_image(runs.best_plot_png, f"{best.algorithm} on the validation rows"),
         }
     )
 
-def _scores_table(fitted) -> str:
-    metrics = list(fitted[0].metrics)
-    lines = ["| algorithm | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    lines += [f"| {c.algorithm} | " + " | ".join(f"{c.metrics[m]:.4f}" for m in metrics) + " |" for c in fitted]
-    return "\n".join(lines)
+
+def _scores(fitted, best) -> pd.DataFrame:
+    """One row per candidate: its validation metrics and whether it is the one registered."""
+    return pd.DataFrame(
+        [{"algorithm": c.algorithm, **{f"validation_{k}": v for k, v in c.metrics.items()}, "registered": c is best}
+         for c in fitted]
+    )

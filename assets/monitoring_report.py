@@ -6,7 +6,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 
@@ -15,6 +14,7 @@ from mlplatform.appdb.reports import save_report
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.predictions import predictions
 from mlplatform.monitoring import build_report, log_report, report_row
+from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.holdout import trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
@@ -40,7 +40,7 @@ def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflo
     report = build_report(engine, require_latest(engine, name), production, candidate)
     tags = {"dagster_run_id": context.run_id, "dataset": name, "dataset_version": str(report.dataset.version)}
     with mlflow.start_run(f"monitor-{name}-v{report.dataset.version}", tags) as run:
-        log_report(report)
+        drift_png = log_report(report)
     save_report(engine, report_row(report, run.info.run_id))
     drifted = report.drifted_features
     return MaterializeResult(
@@ -52,7 +52,8 @@ def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflo
             "candidate_score": report.candidate_score,
             "held_out_rows": report.held_out_rows,
             "drifted_features": len(drifted),
-            "drift": MetadataValue.md(report.drift.round(4).to_markdown(index=False)),
+            "drift": frame_table(report.drift),
+            "drift_histograms": markdown_image(drift_png, "feature histograms: training rows vs current dataset"),
             "mlflow_run_id": run.info.run_id,
         },
         check_results=[

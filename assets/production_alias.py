@@ -1,11 +1,13 @@
 """production_alias: the promotion gate between the candidate and the current production version."""
 
+import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from mlplatform.appdb.datasets import read_rows, require_latest
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.partitions import dataset_partitions
+from mlplatform.plots import frame_table
 from mlplatform.quality.holdout import score_on, trained_model, training_rows
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
@@ -52,6 +54,7 @@ def production_alias(
     context.log.info(f"{model_name}: {'promoted' if decision.promote else 'kept production'} ({decision.reason})")
     return MaterializeResult(
         metadata={
+            "verdict": MetadataValue.md(_verdict(decision, model_name, mlflow.production_alias, candidate.number, current)),
             "model_name": model_name,
             "alias": mlflow.production_alias,
             "promoted": decision.promote,
@@ -65,5 +68,24 @@ def production_alias(
             "margin": config.margin,
             "held_out_rows": len(rows),
             "decision": MetadataValue.json(decision.as_dict()),
+            "scores": frame_table(_scores(metric, len(rows), candidate.number, candidate_score, current, production_score)),
         }
     )
+
+
+def _verdict(decision, model_name: str, alias: str, candidate_version: int, current) -> str:
+    """The promotion decision in one sentence, for the asset's page."""
+    if decision.promote:
+        action = f"**Promoted**: `{model_name}` v{candidate_version} now has the `{alias}` alias"
+    else:
+        action = f"**Kept**: `{alias}` stays on `{model_name}` v{int(current.version)}, candidate v{candidate_version} not promoted"
+    return f"{action}. Reason: {decision.reason}."
+
+
+def _scores(metric: str, rows: int, candidate_version: int, candidate_score: float, current, production_score) -> pd.DataFrame:
+    """Candidate and production side by side on the same held-out rows."""
+    scores = [{"model": "candidate", "version": candidate_version, metric: candidate_score, "held_out_rows": rows}]
+    if current is not None:
+        scores.append({"model": "production (before)", "version": int(current.version), metric: production_score,
+                       "held_out_rows": rows})
+    return pd.DataFrame(scores)

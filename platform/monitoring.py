@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mlflow
 import pandas as pd
 from sqlalchemy import Engine
 
 from mlplatform.appdb.datasets import DatasetVersion, read_rows
+from mlplatform.plots import drift_histograms, figure_png
 from mlplatform.quality.drift import feature_drift
 from mlplatform.quality.holdout import TrainedModel, score_on, training_rows
 from mlplatform.training.scoring import HIGHER_IS_BETTER, PRIMARY_METRIC
 from mlplatform.training.split import held_out
 
 QUALITY_TOLERANCE = 0.05  # production may be this much (relative) worse than its own validation score
+DRIFT_TABLE_PATH = "monitoring/feature_drift.json"
+DRIFT_PLOT_PATH = "monitoring/feature_drift.png"
 
 
 @dataclass
@@ -28,6 +31,8 @@ class MonitoringReport:
     production_validation_score: float
     held_out_rows: int
     drift: pd.DataFrame
+    reference: pd.DataFrame = field(repr=False)  # production's training rows, the drift reference
+    current: pd.DataFrame = field(repr=False)  # all rows of the dataset version the report is about
 
     @property
     def drifted_features(self) -> list[str]:
@@ -62,17 +67,25 @@ def build_report(engine: Engine, dataset: DatasetVersion, production: TrainedMod
         production_validation_score=float(production.version.tags["metric_value"]),
         held_out_rows=len(rows),
         drift=feature_drift(production_train, frame, features),
+        reference=production_train,
+        current=frame,
     )
 
 
-def log_report(report: MonitoringReport) -> None:
-    """Log to the active MLflow run."""
+def log_report(report: MonitoringReport) -> bytes:
+    """Log to the active MLflow run: scores, PSI per feature, the drift table and the drift histograms.
+
+    Returns the histograms as PNG bytes, the same picture the run has at ``DRIFT_PLOT_PATH``.
+    """
     mlflow.log_metrics({"held_out_rows": report.held_out_rows, f"production_{report.metric}": report.production_score})
     if report.candidate_score is not None:
         mlflow.log_metric(f"candidate_{report.metric}", report.candidate_score)
     mlflow.log_metrics({f"psi.{r.feature}": r.psi for r in report.drift.itertuples()})
     mlflow.log_metric("drifted_features", len(report.drifted_features))
-    mlflow.log_table(report.drift, "monitoring/feature_drift.json")
+    mlflow.log_table(report.drift, DRIFT_TABLE_PATH)
+    figure = drift_histograms(report.reference, report.current, report.drift)
+    mlflow.log_figure(figure, DRIFT_PLOT_PATH)
+    return figure_png(figure)
 
 
 def report_row(report: MonitoringReport, mlflow_run_id: str) -> dict:

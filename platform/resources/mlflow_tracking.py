@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +13,10 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import Field
+
+
+class TrackingServerUnreachable(ConnectionError):
+    """MLFLOW_TRACKING_URI names a server that does not answer."""
 
 
 class MlflowTracking(ConfigurableResource):
@@ -27,16 +33,35 @@ class MlflowTracking(ConfigurableResource):
 
     def activate(self) -> None:
         """Point this process's MLflow at the configured store and experiment (creating it if missing)."""
+        self.check_reachable()
         mlflow.set_tracking_uri(self.tracking_uri)
         client = self.client()
         if client.get_experiment_by_name(self.experiment_name) is None:
-            location = Path(self.artifact_root).resolve().as_uri() if self.artifact_root else None
+            # A tracking server decides where artifacts go (its --artifacts-destination); a local store uses ours.
+            location = Path(self.artifact_root).resolve().as_uri() if self.artifact_root and not self.is_server else None
             try:
                 client.create_experiment(self.experiment_name, artifact_location=location)
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
         mlflow.set_experiment(self.experiment_name)
+
+    @property
+    def is_server(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    def check_reachable(self, timeout_s: float = 5.0) -> None:
+        """Fail fast, naming the server, instead of MLflow's minutes of retries against a server that is down."""
+        if not self.is_server:
+            return
+        try:
+            with urllib.request.urlopen(f"{self.tracking_uri.rstrip('/')}/health", timeout=timeout_s) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackingServerUnreachable(
+                f"MLflow tracking server at {self.tracking_uri} (MLFLOW_TRACKING_URI) is unreachable: {reason}"
+            ) from None
 
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)

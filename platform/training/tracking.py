@@ -1,4 +1,5 @@
-"""Log one fitted candidate to MLflow: params, metrics, the model with signature and input example, the contract."""
+"""Log one fitted candidate to MLflow: params, metrics, the model with signature and input example, the contract,
+and a plot of its validation predictions (confusion matrix or predicted vs actual)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mlflow.models import infer_signature
 
 from mlplatform.appdb.datasets import DatasetVersion
 from mlplatform.contract import log_contract
+from mlplatform.plots import figure_png, validation_figure, validation_plot_path
 from mlplatform.training.fit import FittedCandidate
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ class TrainingRuns:
     parent_run_id: str
     best_run_id: str
     best_model_uri: str
+    best_plot_png: bytes = b""  # the best candidate's validation plot, as logged to its run
 
 
 def log_training(
@@ -54,9 +57,10 @@ def log_training(
                 model_uri = log_candidate(candidate, dataset, train, validation)
                 if candidate is best:
                     best_run_id, best_uri = run.info.run_id, model_uri
+                    best_png = log_validation_plot(candidate, dataset, validation)
         mlflow.log_metrics({f"best_validation_{k}": v for k, v in best.metrics.items()})
         mlflow.set_tag("best_algorithm", best.algorithm)
-    return TrainingRuns(parent.info.run_id, best_run_id, best_uri)
+    return TrainingRuns(parent.info.run_id, best_run_id, best_uri, best_png)
 
 
 def log_candidate(candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
@@ -78,6 +82,16 @@ def log_candidate(candidate: FittedCandidate, dataset: DatasetVersion, train, va
     )
     log_contract(dataset, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
     return info.model_uri
+
+
+def log_validation_plot(candidate: FittedCandidate, dataset: DatasetVersion, validation) -> bytes:
+    """Log the candidate's validation plot to the active MLflow run; returns the same picture as PNG bytes."""
+    predicted = candidate.pipeline.predict(validation[dataset.features])
+    metric = next(iter(candidate.metrics))
+    title = f"{candidate.algorithm} on {len(validation)} validation rows ({metric} {candidate.metrics[metric]:.3f})"
+    figure = validation_figure(dataset.task_type, validation[dataset.target_column], predicted, title)
+    mlflow.log_figure(figure, validation_plot_path(dataset.task_type))
+    return figure_png(figure)
 
 
 def _loggable(value) -> bool:

@@ -1,0 +1,261 @@
+"""The Dagster UI after `mlplatform demo`, in Chromium: what the README says a user sees there, and one click.
+
+`dagster dev -w workspace.yaml` over the demo's embedded home (fixtures in tests/ui/conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from processes import graphql
+
+ASSETS = ["raw_dataset", "candidate_model", "production_alias", "predictions", "monitoring_report"]
+LINEAGE = set(zip(ASSETS, ASSETS[1:]))  # a chain: each asset feeds the next
+CHECKS = {
+    "raw_dataset": ["no_nulls", "target_present", "typed_schema"],
+    "monitoring_report": ["no_feature_drift", "production_quality"],
+}
+JOBS = ["data_load_job", "training_job", "inference_job", "monitoring_job"]
+ALIAS_SENSOR = "alias_sensor"
+RUN_TIMEOUT_S = 180
+
+
+def _defines_sensor(name: str) -> bool:
+    """Whether the code location defines the sensor (importing the definitions fills os.environ: put it back)."""
+    saved = dict(os.environ)
+    try:
+        from mlplatform.definitions import defs
+
+        return any(sensor.name == name for sensor in defs.sensors or ())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _until_alias_sensor_lands(test):
+    """Strict xfail while the alias sensor does not exist yet; once it does, the test runs unmarked."""
+    if _defines_sensor(ALIAS_SENSOR):
+        return test
+    return pytest.mark.xfail(strict=True, reason="alias sensor lands with the serving issue")(test)
+
+
+def _hide_chrome(browser, url: str) -> None:
+    """Collapse the left navigation (the choice is kept in the browser) so the graph gets the width."""
+    browser.open(url)
+    hide = browser.driver.find_elements(browser.By.XPATH, "//*[normalize-space(text())='Hide navigation']")
+    if hide and hide[0].is_displayed():
+        browser.click(hide[0])
+
+
+def _graph(browser) -> dict:
+    """Nodes (name -> box) and edges (start, end points) of the rendered lineage SVG."""
+    return browser.run_js(
+        """
+        const names = arguments[0];
+        const nodes = {};
+        for (const box of document.querySelectorAll('svg foreignObject')) {
+          const label = [...box.querySelectorAll('*')].find(e => names.includes((e.textContent || '').trim())
+                                                                && e.children.length === 0);
+          if (label) nodes[label.textContent.trim()] = {x: +box.getAttribute('x'), y: +box.getAttribute('y'),
+                                                       w: +box.getAttribute('width'), h: +box.getAttribute('height'),
+                                                       text: box.firstElementChild ? box.firstElementChild.innerText : ''};
+        }
+        const edges = [...document.querySelectorAll('svg path[marker-end]')].map(p => p.getAttribute('d'));
+        return {nodes, edges};
+        """,
+        ASSETS,
+    )
+
+
+def _edges(graph: dict) -> set[tuple[str, str]]:
+    """Each drawn edge as (upstream, downstream): it leaves one node's right side and ends at another's left."""
+    found = set()
+    for path in graph["edges"]:
+        numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path)]
+        (x1, y1), (x2, y2) = numbers[:2], numbers[-2:]
+        source = [n for n, b in graph["nodes"].items() if abs(b["x"] + b["w"] - x1) <= 20 and b["y"] <= y1 <= b["y"] + b["h"]]
+        target = [n for n, b in graph["nodes"].items() if abs(b["x"] - x2) <= 20 and b["y"] <= y2 <= b["y"] + b["h"]]
+        assert len(source) == len(target) == 1, (path, graph["nodes"])
+        found.add((source[0], target[0]))
+    return found
+
+
+def test_asset_graph_shows_the_five_assets_their_lineage_and_checks(dagster_ui, browser):
+    _hide_chrome(browser, f"{dagster_ui}/asset-groups")
+    # Collapse the asset list beside the graph, then reload: the graph fits itself to the width it has.
+    toggle = browser.find("//button[.//*[@aria-label='panel_show_right']]", "no toggle for the asset list")
+    browser.click(toggle)
+    browser.viewport(1600, 560)
+    browser.driver.refresh()
+
+    def full_graph(_):
+        graph = _graph(browser)
+        # Zoomed in enough that each node shows its details (checks, partitions), as in the README screenshot.
+        drawn = set(graph["nodes"]) == set(ASSETS) and all("Asset checks" in n["text"] for n in graph["nodes"].values())
+        return graph if drawn and len(graph["edges"]) == len(LINEAGE) else None
+
+    graph = browser.until(full_graph, "the asset graph never showed the five assets with their details")
+    assert _edges(graph) == LINEAGE
+    assert [name for name, _ in sorted(graph["nodes"].items(), key=lambda item: item[1]["x"])] == ASSETS
+    for asset, checks in CHECKS.items():
+        assert f"{len(checks)} / {len(checks)} Passed" in graph["nodes"][asset]["text"], graph["nodes"][asset]["text"]
+    browser.until(lambda _: "Latest event" in browser.body_text(), "node details never rendered", 10)
+    browser.screenshot("asset-graph")
+    browser.viewport(1600, 900)
+
+
+@pytest.mark.parametrize("asset", sorted(CHECKS))
+def test_asset_checks_are_listed_and_passed(dagster_ui, browser, asset):
+    checks = CHECKS[asset]
+    browser.open(f"{dagster_ui}/assets/{asset}?view=checks")
+    browser.find_text(f"Checks ({len(checks)})")
+    for check in checks:
+        row = browser.find(f"//*[normalize-space(text())='{check}']/ancestor::*[.//*[normalize-space(text())='Succeeded']][1]",
+                           f"check {check} not shown as succeeded")
+        assert check in row.text
+    browser.screenshot(f"dagster-checks-{asset}")
+
+
+def test_jobs_are_listed(dagster_ui, browser):
+    browser.open(f"{dagster_ui}/jobs")
+    for job in JOBS:
+        browser.find_text(job)
+    browser.screenshot("dagster-jobs")
+
+
+def _metadata(browser, key: str):
+    """The value cell of one metadata entry on the asset's overview page."""
+    return browser.find(f"//tr[td[1][normalize-space(.)='{key}']]/td[last()]", f"no metadata entry {key!r}")
+
+
+def _table(cell) -> tuple[list[str], list[list[str]]]:
+    headers = [th.text.strip() for th in cell.find_elements("xpath", ".//table//th")]
+    rows = [[td.text.strip() for td in tr.find_elements("xpath", "./td")] for tr in cell.find_elements("xpath", ".//table/tbody/tr")]
+    return headers, rows
+
+
+def _markdown_image(browser, cell, key: str, screenshot: str) -> dict:
+    """Open a Markdown metadata entry holding a picture and check the browser decoded it; returns its size."""
+    browser.click(cell.find_element("xpath", ".//*[normalize-space(text())='[Show Markdown]']"))
+    image = browser.find("//img[starts-with(@src, 'data:image/png;base64,')]", f"{key}: no picture in the dialog")
+    size = browser.until(
+        lambda _: browser.run_js("const i = arguments[0]; return i.complete && i.naturalWidth > 0 && "
+                                 "{width: i.naturalWidth, height: i.naturalHeight};", image),
+        f"{key}: the picture never decoded",
+    )
+    browser.screenshot(screenshot)
+    browser.click(browser.find("//button[normalize-space(.)='Close']", "no Close button on the dialog"))
+    return size
+
+
+def test_monitoring_report_shows_drift_per_feature_and_histograms(dagster_ui, browser, demo):
+    browser.open(f"{dagster_ui}/assets/monitoring_report")
+    headers, rows = _table(_metadata(browser, "drift"))
+    assert headers[:1] == ["feature"] and {"psi", "ks_pvalue", "drifted"} <= set(headers)
+    assert [r[0] for r in rows] == ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+    drifted = _metadata(browser, "drifted_features").text.strip()
+    assert drifted == str(demo.summary["monitoring"]["drifted_features"])
+    assert _metadata(browser, "held_out_rows").text.strip() == "30"
+    size = _markdown_image(browser, _metadata(browser, "drift_histograms"), "drift_histograms",
+                           "dagster-drift-histograms")
+    assert size["width"] > 400
+
+
+def test_candidate_model_shows_scores_and_a_confusion_matrix(dagster_ui, browser):
+    browser.open(f"{dagster_ui}/assets/candidate_model")
+    headers, rows = _table(_metadata(browser, "candidates"))
+    assert headers == ["algorithm", "validation_accuracy", "validation_f1_macro", "registered"]
+    assert sorted(r[0] for r in rows) == ["logistic_regression", "random_forest", "svm"]
+    assert [r[-1] for r in rows].count("true") == 1
+    assert _metadata(browser, "train_rows").text.strip() == "120"
+    _markdown_image(browser, _metadata(browser, "validation_plot"), "validation_plot",
+                    "dagster-confusion-matrix")
+
+
+def test_production_alias_shows_the_promotion_decision(dagster_ui, browser, demo):
+    browser.open(f"{dagster_ui}/assets/production_alias")
+    verdict = _metadata(browser, "verdict").text
+    version = demo.summary["model"]["production_version"]
+    assert verdict.startswith("Promoted") and f"v{version}" in verdict and "Production" in verdict, verdict
+    headers, rows = _table(_metadata(browser, "scores"))
+    assert headers[:2] == ["model", "version"] and rows[0][:2] == ["candidate", str(version)]
+    assert _metadata(browser, "promoted").text.strip() == "true"
+    browser.screenshot("dagster-production-alias")
+
+
+RUNS = """{ runsOrError(filter: {tags: [{key: "dagster/partition", value: "%s"}]}) {
+  ... on Runs { results { runId status jobName assetSelection { path } } } } }"""
+
+
+def _runs(url: str, partition: str) -> dict[str, dict]:
+    return {r["runId"]: r for r in graphql(url, RUNS % partition)["runsOrError"]["results"]}
+
+
+def test_materialize_raw_dataset_from_the_ui_starts_a_run_that_succeeds(dagster_ui, browser, demo):
+    partition = demo.summary["dataset"]["name"]
+    before = set(_runs(dagster_ui, partition))
+    browser.open(f"{dagster_ui}/assets/raw_dataset")
+    browser.click(browser.find("//button[starts-with(normalize-space(.), 'Materialize')]", "no Materialize button"))
+    # A partitioned asset: the launch dialog asks which partitions.
+    browser.find_text("Launch runs to materialize raw_dataset")
+    browser.click(browser.find_text("Select a partition or create one"))
+    browser.click(browser.find(f"//*[@role='menuitem'][.//*[normalize-space(text())='{partition}']]",
+                               f"partition {partition} is not offered"))
+    browser.click(browser.find_text("Launch runs to materialize raw_dataset"))  # closes the partition menu
+    browser.screenshot("dagster-materialize-dialog")
+    browser.click(browser.find("//button[normalize-space(.)='Launch 1 run']", "no 'Launch 1 run' button"))
+
+    def new_run(_):
+        started = [r for run_id, r in _runs(dagster_ui, partition).items() if run_id not in before]
+        return started[0] if started else None
+
+    run = browser.until(new_run, "no run started after Launch", 30)
+    assert [a["path"] for a in run["assetSelection"]] == [["raw_dataset"]]
+
+    def finished(_):
+        status = _runs(dagster_ui, partition)[run["runId"]]["status"]
+        return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    status = browser.until(finished, f"run {run['runId']} did not finish", RUN_TIMEOUT_S)
+    browser.open(f"{dagster_ui}/runs/{run['runId']}")
+    browser.find_text("Success" if status == "SUCCESS" else "Failure")
+    browser.screenshot("dagster-materialize-run")
+    assert status == "SUCCESS", f"run {run['runId']} ended {status}: see the screenshot and {dagster_ui}/runs/{run['runId']}"
+
+
+def _automation_switch(browser, name: str):
+    """The on/off switch of a schedule or sensor on the Automation page, or None when the page does not list it."""
+    rows = browser.driver.find_elements(browser.By.XPATH, f"//*[normalize-space(text())='{name}']")
+    if not rows:
+        return None
+    # Its row: the nearest ancestor holding both its select box and its switch; the switch comes second.
+    switches = rows[0].find_elements(
+        browser.By.XPATH, "./ancestor::*[count(.//input[@type='checkbox']) = 2][1]//input[@type='checkbox']"
+    )
+    assert len(switches) == 2, f"no on/off switch for {name}"
+    return switches[1]
+
+
+def _automation_page(browser, dagster_ui: str) -> None:
+    browser.open(f"{dagster_ui}/automation")
+    browser.find_text(f"{JOBS[0]}_schedule")  # the list has loaded
+
+
+def test_schedules_are_running(dagster_ui, browser):
+    _automation_page(browser, dagster_ui)
+    for job in JOBS:
+        switch = _automation_switch(browser, f"{job}_schedule")
+        assert switch is not None and switch.is_selected(), f"{job}_schedule is not shown as running"
+    browser.screenshot("dagster-automation")
+
+
+@_until_alias_sensor_lands
+def test_alias_sensor_is_running(dagster_ui, browser):
+    _automation_page(browser, dagster_ui)
+    switch = _automation_switch(browser, ALIAS_SENSOR)
+    assert switch is not None, f"the Automation page shows no sensor {ALIAS_SENSOR!r}"
+    browser.screenshot("dagster-automation")
+    assert switch.is_selected(), f"{ALIAS_SENSOR} is shown as stopped"
