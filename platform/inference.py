@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from queue import Empty, Queue
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -13,6 +17,7 @@ from mlplatform.appdb.predictions import BatchIdentity, PredictedChunk, open_bat
 from mlplatform.quality.holdout import TrainedModel
 
 CHUNK_ROWS = 100_000
+T = TypeVar("T")
 
 
 def batch_id(dataset: DatasetVersion, production: TrainedModel) -> str:
@@ -47,13 +52,45 @@ def predict_chunk(model, features: pd.DataFrame, task_type: str) -> PredictedChu
     )
 
 
+def prefetched(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Read the next chunk in a thread while this one is predicted and written (at most ``depth`` chunks ahead)."""
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                queue.put(chunk)
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    reader = threading.Thread(target=produce, name="batch-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            try:
+                queue.get_nowait()
+            except Empty:
+                reader.join(timeout=0.05)
+
+
 def run_batch(
     engine: Engine, dataset: DatasetVersion, model, features: list[str], who: BatchIdentity, chunk_rows: int = CHUNK_ROWS
 ) -> int:
     """Predict every row of ``dataset`` and replace the batch (``who``) in one transaction; returns rows written."""
     written = 0
     with open_batch(engine, who) as writer:
-        for chunk in iter_feature_chunks(engine, dataset, features, chunk_rows):
+        for chunk in prefetched(iter_feature_chunks(engine, dataset, features, chunk_rows)):
             predicted = predict_chunk(model, chunk, dataset.task_type)
             writer.write(predicted)
             written += len(predicted)

@@ -7,7 +7,6 @@ numpy structured array each; variable-length text is grouped by byte length so e
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
 import numpy as np
@@ -104,28 +103,15 @@ def _encode_group(columns, index: np.ndarray, text_widths: dict[int, int], encod
     return out.tobytes()
 
 
-def decode_fixed(blocks: Iterable[bytes], kinds: list[str], chunk_rows: int) -> Iterator[np.ndarray]:
-    """Decode a binary COPY stream of fixed-width numeric rows into structured arrays of ``chunk_rows`` rows.
-
-    Fields are named f0, f1, ... Every field must be non-NULL (coalesce in the query).
-    """
-    dtype = np.dtype([("count", ">i2")] + [(n, t) for i, k in enumerate(kinds) for n, t in ((f"l{i}", ">i4"), (f"f{i}", _SCALARS[k]))])
-    buffer = bytearray()
-    header_done = False
-    for block in blocks:
-        buffer += block
-        if not header_done:
-            if len(buffer) < len(HEADER):
-                continue
-            if bytes(buffer[:11]) != HEADER[:11]:
-                raise ValueError("not a PostgreSQL binary COPY stream")
-            extension = struct.unpack(">i", buffer[15:19])[0]
-            del buffer[: 19 + extension]
-            header_done = True
-        while len(buffer) >= chunk_rows * dtype.itemsize:
-            size = chunk_rows * dtype.itemsize
-            yield np.frombuffer(bytes(buffer[:size]), dtype=dtype)
-            del buffer[:size]
-    rows = (len(buffer) - len(TRAILER)) // dtype.itemsize
-    if rows:
-        yield np.frombuffer(bytes(buffer[: rows * dtype.itemsize]), dtype=dtype)
+def decode_array(data: bytes, kind: str) -> np.ndarray:
+    """A one-dimensional array without NULLs in PostgreSQL's binary form (``array_send``), as a numpy array."""
+    dims, _flags, _oid = struct.unpack(">iii", data[:12])
+    if dims == 0:
+        return np.array([], dtype=_SCALARS[kind]).astype(_SCALARS[kind][1:])
+    if dims != 1:
+        raise ValueError(f"expected a one-dimensional array, got {dims} dimensions")
+    size = struct.unpack(">i", data[12:16])[0]
+    elements = np.frombuffer(data, dtype=[("length", ">i4"), ("value", _SCALARS[kind])], count=size, offset=20)
+    if (elements["length"] != np.dtype(_SCALARS[kind]).itemsize).any():
+        raise ValueError("the array holds NULLs: coalesce them in the query")
+    return elements["value"].astype(_SCALARS[kind][1:])

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from mlplatform.appdb import pgcopy
@@ -107,7 +108,9 @@ def open_batch(engine: Engine, identity: BatchIdentity) -> Iterator[_SqlWriter |
             return
         columns = ", ".join(_CopyWriter._COLUMNS)
         with conn.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY predictions ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            # Queued: a psycopg thread sends while the next chunk is read and predicted (bounded queue).
+            statement = f"COPY predictions ({columns}) FROM STDIN (FORMAT BINARY)"
+            with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
                 writer = _CopyWriter(copy, identity)
                 yield writer
                 writer.close()

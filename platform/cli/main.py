@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_bench = targets.add_parser("demo", help="time `mlplatform demo` in fresh homes and report model quality")
     demo_bench.add_argument("--datasets", default="iris,wine,breast_cancer", help="comma-separated datasets")
     demo_bench.add_argument("--json", action="store_true")
+    inference_bench = targets.add_parser("inference", help="batch inference paths on the PostgreSQL app-db (APP_DB_URI)")
+    inference_bench.add_argument("--rows", type=int, default=1_000_000)
+    inference_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
+    inference_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -54,12 +58,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mlplatform tracking-server: {exc}", file=sys.stderr)
             return 1
     if args.command == "bench":
-        from mlplatform.cli.bench import bench_demo, render
-
-        report = bench_demo([d.strip() for d in args.datasets.split(",") if d.strip()])
-        print(json.dumps(report, indent=2) if args.json else render(report))
+        print(json.dumps(_bench(args), indent=2))
         return 0
     return 2
+
+
+def _bench(args) -> dict:
+    from mlplatform.settings import apply_embedded_defaults
+
+    settings = apply_embedded_defaults()
+    if args.target == "demo":
+        from mlplatform.bench.demo import bench_demo
+
+        return bench_demo([d.strip() for d in args.datasets.split(",") if d.strip()])
+    from mlplatform.bench.inference import bench_inference
+
+    return bench_inference(settings.app_db_uri, args.rows, only_platform=args.only == "platform")
 
 
 if __name__ == "__main__":

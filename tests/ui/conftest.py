@@ -172,13 +172,31 @@ class Browser:
 
         return self.until(visible, message, timeout)
 
-    def find_text(self, text: str, timeout: float = WAIT_S, within: str = "//body"):
-        return self.find(f"{within}//*[normalize-space(text())={_literal(text)}]", f"no {text!r} on the page", timeout)
+    text_xpath = staticmethod(lambda text: text_xpath(text))
+
+    def find_text(self, text: str, timeout: float = WAIT_S):
+        """The innermost visible element whose whole text is ``text`` (React may split it into several nodes)."""
+        return self.find(text_xpath(text), f"no {text!r} on the page", timeout)
 
     def click(self, element) -> None:
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-        self.until(lambda _: element.is_enabled(), "element never became enabled", 10)
         element.click()
+
+    def click_on(self, xpath: str, message: str, timeout: float = WAIT_S) -> None:
+        """Click the first visible, enabled element matching ``xpath``, finding it again while React re-renders it."""
+        from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+
+        def clicked(driver) -> bool:
+            try:
+                element = next((e for e in driver.find_elements(self.By.XPATH, xpath) if e.is_displayed()), None)
+                if element is None or not element.is_enabled():
+                    return False
+                self.click(element)
+                return True
+            except (StaleElementReferenceException, ElementClickInterceptedException):
+                return False
+
+        self.until(clicked, message, timeout)
 
     def texts(self, xpath: str) -> list[str]:
         return [e.text.strip() for e in self.driver.find_elements(self.By.XPATH, xpath)]
@@ -193,6 +211,12 @@ class Browser:
         path = self.folder / f"{name}.png"
         self.driver.save_screenshot(str(path))
         return path
+
+
+def text_xpath(text: str) -> str:
+    """The innermost elements whose whole text, whitespace normalized, is ``text``."""
+    literal = _literal(text)
+    return f"//*[normalize-space(.)={literal}][not(*[normalize-space(.)={literal}])]"
 
 
 def _literal(text: str) -> str:

@@ -45,9 +45,7 @@ def _until_alias_sensor_lands(test):
 def _hide_chrome(browser, url: str) -> None:
     """Collapse the left navigation (the choice is kept in the browser) so the graph gets the width."""
     browser.open(url)
-    hide = browser.driver.find_elements(browser.By.XPATH, "//*[normalize-space(text())='Hide navigation']")
-    if hide and hide[0].is_displayed():
-        browser.click(hide[0])
+    browser.click_on("//button[.//*[normalize-space(text())='Hide navigation']]", "no 'Hide navigation' button")
 
 
 def _graph(browser) -> dict:
@@ -86,23 +84,25 @@ def _edges(graph: dict) -> set[tuple[str, str]]:
 def test_asset_graph_shows_the_five_assets_their_lineage_and_checks(dagster_ui, browser):
     _hide_chrome(browser, f"{dagster_ui}/asset-groups")
     # Collapse the asset list beside the graph, then reload: the graph fits itself to the width it has.
-    toggle = browser.find("//button[.//*[@aria-label='panel_show_right']]", "no toggle for the asset list")
-    browser.click(toggle)
+    browser.click_on("//button[.//*[@aria-label='panel_show_right']]", "no toggle for the asset list")
     browser.viewport(1600, 560)
     browser.driver.refresh()
 
     def full_graph(_):
         graph = _graph(browser)
         # Zoomed in enough that each node shows its details (checks, partitions), as in the README screenshot.
-        drawn = set(graph["nodes"]) == set(ASSETS) and all("Asset checks" in n["text"] for n in graph["nodes"].values())
-        return graph if drawn and len(graph["edges"]) == len(LINEAGE) else None
+        nodes = graph["nodes"]
+        drawn = set(nodes) == set(ASSETS) and all("Asset checks" in n["text"] for n in nodes.values())
+        loaded = drawn and not any("Loading" in n["text"] for n in nodes.values()) and all(
+            f"/ {len(checks)}" in nodes[asset]["text"] for asset, checks in CHECKS.items()
+        )
+        return graph if loaded and len(graph["edges"]) == len(LINEAGE) else None
 
     graph = browser.until(full_graph, "the asset graph never showed the five assets with their details")
     assert _edges(graph) == LINEAGE
     assert [name for name, _ in sorted(graph["nodes"].items(), key=lambda item: item[1]["x"])] == ASSETS
     for asset, checks in CHECKS.items():
         assert f"{len(checks)} / {len(checks)} Passed" in graph["nodes"][asset]["text"], graph["nodes"][asset]["text"]
-    browser.until(lambda _: "Latest event" in browser.body_text(), "node details never rendered", 10)
     browser.screenshot("asset-graph")
     browser.viewport(1600, 900)
 
@@ -126,9 +126,13 @@ def test_jobs_are_listed(dagster_ui, browser):
     browser.screenshot("dagster-jobs")
 
 
+def _metadata_xpath(key: str) -> str:
+    return f"//tr[td[1][normalize-space(.)='{key}']]/td[last()]"
+
+
 def _metadata(browser, key: str):
     """The value cell of one metadata entry on the asset's overview page."""
-    return browser.find(f"//tr[td[1][normalize-space(.)='{key}']]/td[last()]", f"no metadata entry {key!r}")
+    return browser.find(_metadata_xpath(key), f"no metadata entry {key!r}")
 
 
 def _table(cell) -> tuple[list[str], list[list[str]]]:
@@ -137,9 +141,9 @@ def _table(cell) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def _markdown_image(browser, cell, key: str, screenshot: str) -> dict:
+def _markdown_image(browser, key: str, screenshot: str) -> dict:
     """Open a Markdown metadata entry holding a picture and check the browser decoded it; returns its size."""
-    browser.click(cell.find_element("xpath", ".//*[normalize-space(text())='[Show Markdown]']"))
+    browser.click_on(_metadata_xpath(key) + "//*[normalize-space(text())='[Show Markdown]']", f"{key}: no [Show Markdown]")
     image = browser.find("//img[starts-with(@src, 'data:image/png;base64,')]", f"{key}: no picture in the dialog")
     size = browser.until(
         lambda _: browser.run_js("const i = arguments[0]; return i.complete && i.naturalWidth > 0 && "
@@ -147,7 +151,9 @@ def _markdown_image(browser, cell, key: str, screenshot: str) -> dict:
         f"{key}: the picture never decoded",
     )
     browser.screenshot(screenshot)
-    browser.click(browser.find("//button[normalize-space(.)='Close']", "no Close button on the dialog"))
+    browser.click_on("//button[normalize-space(.)='Close']", "no Close button on the dialog")
+    browser.until(lambda d: not d.find_elements(browser.By.XPATH, "//img[starts-with(@src, 'data:image/png')]"),
+                  f"{key}: the dialog did not close", 10)
     return size
 
 
@@ -159,8 +165,7 @@ def test_monitoring_report_shows_drift_per_feature_and_histograms(dagster_ui, br
     drifted = _metadata(browser, "drifted_features").text.strip()
     assert drifted == str(demo.summary["monitoring"]["drifted_features"])
     assert _metadata(browser, "held_out_rows").text.strip() == "30"
-    size = _markdown_image(browser, _metadata(browser, "drift_histograms"), "drift_histograms",
-                           "dagster-drift-histograms")
+    size = _markdown_image(browser, "drift_histograms", "dagster-drift-histograms")
     assert size["width"] > 400
 
 
@@ -171,8 +176,7 @@ def test_candidate_model_shows_scores_and_a_confusion_matrix(dagster_ui, browser
     assert sorted(r[0] for r in rows) == ["logistic_regression", "random_forest", "svm"]
     assert [r[-1] for r in rows].count("true") == 1
     assert _metadata(browser, "train_rows").text.strip() == "120"
-    _markdown_image(browser, _metadata(browser, "validation_plot"), "validation_plot",
-                    "dagster-confusion-matrix")
+    _markdown_image(browser, "validation_plot", "dagster-confusion-matrix")
 
 
 def test_production_alias_shows_the_promotion_decision(dagster_ui, browser, demo):
@@ -198,15 +202,17 @@ def test_materialize_raw_dataset_from_the_ui_starts_a_run_that_succeeds(dagster_
     partition = demo.summary["dataset"]["name"]
     before = set(_runs(dagster_ui, partition))
     browser.open(f"{dagster_ui}/assets/raw_dataset")
-    browser.click(browser.find("//button[starts-with(normalize-space(.), 'Materialize')]", "no Materialize button"))
+    browser.click_on("//button[starts-with(normalize-space(.), 'Materialize')]", "no Materialize button")
     # A partitioned asset: the launch dialog asks which partitions.
-    browser.find_text("Launch runs to materialize raw_dataset")
-    browser.click(browser.find_text("Select a partition or create one"))
-    browser.click(browser.find(f"//*[@role='menuitem'][.//*[normalize-space(text())='{partition}']]",
-                               f"partition {partition} is not offered"))
-    browser.click(browser.find_text("Launch runs to materialize raw_dataset"))  # closes the partition menu
+    dialog_title = "Launch runs to materialize raw_dataset"
+    browser.find_text(dialog_title)
+    browser.click_on(browser.text_xpath("Select a partition or create one"), "no partition picker")
+    browser.click_on(f"//*[@role='menuitem'][.//*[normalize-space(text())='{partition}']]",
+                     f"partition {partition} is not offered")
+    browser.click_on(browser.text_xpath(dialog_title), "the dialog went away")  # closes the partition menu
+    browser.find("//button[normalize-space(.)='Launch 1 run']", "the dialog does not offer to launch 1 run")
     browser.screenshot("dagster-materialize-dialog")
-    browser.click(browser.find("//button[normalize-space(.)='Launch 1 run']", "no 'Launch 1 run' button"))
+    browser.click_on("//button[normalize-space(.)='Launch 1 run']", "no 'Launch 1 run' button")
 
     def new_run(_):
         started = [r for run_id, r in _runs(dagster_ui, partition).items() if run_id not in before]
@@ -227,16 +233,33 @@ def test_materialize_raw_dataset_from_the_ui_starts_a_run_that_succeeds(dagster_
 
 
 def _automation_switch(browser, name: str):
-    """The on/off switch of a schedule or sensor on the Automation page, or None when the page does not list it."""
-    rows = browser.driver.find_elements(browser.By.XPATH, f"//*[normalize-space(text())='{name}']")
+    """The on/off switch of a schedule or sensor on the Automation page; None while the page shows none for it."""
+    rows = browser.driver.find_elements(browser.By.XPATH, browser.text_xpath(name))
     if not rows:
         return None
     # Its row: the nearest ancestor holding both its select box and its switch; the switch comes second.
     switches = rows[0].find_elements(
         browser.By.XPATH, "./ancestor::*[count(.//input[@type='checkbox']) = 2][1]//input[@type='checkbox']"
     )
-    assert len(switches) == 2, f"no on/off switch for {name}"
-    return switches[1]
+    return switches[1] if len(switches) == 2 else None
+
+
+def _shown_running(browser, name: str) -> bool:
+    """Whether the Automation page shows ``name`` switched on (the switches settle after the list renders)."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def on(_):
+        try:
+            switch = _automation_switch(browser, name)
+            return switch is not None and switch.is_selected()
+        except StaleElementReferenceException:
+            return False
+
+    try:
+        return WebDriverWait(browser.driver, 20, poll_frequency=0.2).until(on)
+    except TimeoutException:
+        return False
 
 
 def _automation_page(browser, dagster_ui: str) -> None:
@@ -246,16 +269,16 @@ def _automation_page(browser, dagster_ui: str) -> None:
 
 def test_schedules_are_running(dagster_ui, browser):
     _automation_page(browser, dagster_ui)
-    for job in JOBS:
-        switch = _automation_switch(browser, f"{job}_schedule")
-        assert switch is not None and switch.is_selected(), f"{job}_schedule is not shown as running"
+    running = {f"{job}_schedule": _shown_running(browser, f"{job}_schedule") for job in JOBS}
     browser.screenshot("dagster-automation")
+    assert all(running.values()), f"not shown as running: {[name for name, on in running.items() if not on]}"
 
 
 @_until_alias_sensor_lands
 def test_alias_sensor_is_running(dagster_ui, browser):
     _automation_page(browser, dagster_ui)
-    switch = _automation_switch(browser, ALIAS_SENSOR)
-    assert switch is not None, f"the Automation page shows no sensor {ALIAS_SENSOR!r}"
-    browser.screenshot("dagster-automation")
-    assert switch.is_selected(), f"{ALIAS_SENSOR} is shown as stopped"
+    listed = browser.driver.find_elements(browser.By.XPATH, browser.text_xpath(ALIAS_SENSOR))
+    assert listed, f"the Automation page shows no sensor {ALIAS_SENSOR!r}"
+    running = _shown_running(browser, ALIAS_SENSOR)
+    browser.screenshot("dagster-automation-sensor")
+    assert running, f"{ALIAS_SENSOR} is shown as stopped"

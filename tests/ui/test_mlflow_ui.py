@@ -43,9 +43,11 @@ def test_registered_model_shows_the_production_alias(mlflow_ui, browser, demo):
     try:
         _open(browser, mlflow_ui, f"/models/{model}")
         browser.find(f"//h2[normalize-space(.)='{model}'] | //*[normalize-space(text())='{model}']", "no model title")
-        row = browser.find(f"//tr[.//a[normalize-space(.)='Version {version}']]", f"no row for version {version}")
-        browser.until(lambda _: f"@ {PRODUCTION}" in row.text or f"@{PRODUCTION}" in row.text.replace(" ", ""),
-                      f"version {version} shows no {PRODUCTION} alias")
+        row_xpath = f"//*[@role='row'][.//a[normalize-space(.)='Version {version}']]"
+        row = browser.until(
+            lambda d: next((r for r in d.find_elements(browser.By.XPATH, row_xpath) if f"@ {PRODUCTION}" in _text(r)), None),
+            f"version {version} is not listed with the {PRODUCTION} alias",
+        )
         assert "iris" in row.text, row.text
         browser.screenshot("mlflow-model")
     finally:
@@ -58,11 +60,11 @@ def test_model_version_page_links_its_source_run(mlflow_ui, browser, demo):
     version = demo.summary["model"]["production_version"]
     _open(browser, mlflow_ui, f"/models/{model}/versions/{version}")
     browser.find_text(f"Version {version}")
-    browser.until(lambda _: f"@ {PRODUCTION}" in browser.body_text(), f"the version page shows no {PRODUCTION} alias")
+    browser.until(lambda _: f"Aliases\n:\n@ {PRODUCTION}" in _text(browser), f"the version page shows no {PRODUCTION} alias")
     run_id = _production_version(mlflow_ui, model)["run_id"]
-    link = browser.find(f"//a[contains(@href, '/runs/{run_id}')]", "no link to the source run")
+    browser.find(f"//a[contains(@href, '/runs/{run_id}')]", "no link to the source run")
     browser.screenshot("mlflow-model-version")
-    browser.click(link)
+    browser.click_on(f"//a[contains(@href, '/runs/{run_id}')]", "no link to the source run")
     browser.until(lambda d: run_id in d.current_url, "the source run link did not open the run")
 
 
@@ -73,10 +75,10 @@ def _artifacts_page(browser, mlflow_ui: str, run_id: str) -> None:
 
 def _preview(browser, folder: str, name: str):
     """Expand ``folder`` in the artifact tree (if not yet) and select ``name``."""
-    items = browser.driver.find_elements(browser.By.XPATH, f"//*[normalize-space(text())='{name}']")
+    items = browser.driver.find_elements(browser.By.XPATH, browser.text_xpath(name))
     if not any(i.is_displayed() for i in items):
-        browser.click(browser.find_text(folder))
-    browser.click(browser.find_text(name))
+        browser.click_on(browser.text_xpath(folder), f"no artifact folder {folder}")
+    browser.click_on(browser.text_xpath(name), f"no artifact {folder}/{name}")
 
 
 def test_run_shows_its_data_contract_artifacts(mlflow_ui, browser, demo):
@@ -93,7 +95,7 @@ def test_run_shows_its_data_contract_artifacts(mlflow_ui, browser, demo):
     _preview(browser, "metrics", "validation_metrics.json")
     browser.until(lambda _: '"accuracy"' in browser.body_text(), "validation_metrics.json is not previewed")
     _preview(browser, "plots", "confusion_matrix.png")
-    _rendered_image(browser, "confusion_matrix.png")
+    _rendered_image(browser, "plots/confusion_matrix.png")
     browser.screenshot("mlflow-confusion-matrix")
 
 
@@ -109,17 +111,21 @@ def test_monitoring_run_shows_the_drift_histograms(mlflow_ui, browser, demo):
         [run] = json.loads(answer.read())["runs"]
     _artifacts_page(browser, mlflow_ui, run["info"]["run_id"])
     _preview(browser, "monitoring", "feature_drift.png")
-    _rendered_image(browser, "feature_drift.png")
+    _rendered_image(browser, "monitoring/feature_drift.png")
     browser.screenshot("mlflow-drift-histograms")
 
 
-def _rendered_image(browser, name: str) -> None:
-    """Some <img> on the page shows the artifact, decoded by the browser."""
+def _text(element_or_browser) -> str:
+    """Visible text with MLflow's no-break spaces (as in "@ Production") made plain."""
+    text = element_or_browser.body_text() if hasattr(element_or_browser, "body_text") else element_or_browser.text
+    return text.replace("\xa0", " ")
+
+
+def _rendered_image(browser, path: str) -> None:
+    """The preview pane names the artifact and shows it as a picture the browser decoded (from a blob: URL)."""
     browser.until(
-        lambda _: browser.run_js(
-            "return [...document.images].some(i => decodeURIComponent(i.src).includes(arguments[0]) "
-            "&& i.complete && i.naturalWidth > 100);",
-            name,
+        lambda _: path in browser.body_text() and browser.run_js(
+            "return [...document.images].some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 100);"
         ),
-        f"{name} is not shown as a picture",
+        f"{path} is not shown as a picture",
     )

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints JSON, measures ratios against baselines in the same run."""

@@ -1,0 +1,105 @@
+"""Batch inference on a real PostgreSQL app-db: binary COPY, whole batches, shadow inference, crash safety."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+from sqlalchemy import exc, select
+
+from mlplatform.appdb.datasets import require_latest
+from mlplatform.appdb.predictions import count_batch, read_batch
+from mlplatform.appdb.schema import predictions
+from mlplatform.inference import batch_id, identity, run_batch
+from mlplatform.quality.holdout import trained_model
+
+
+class _KillsItsWriterOnChunk:
+    """A model that, on its n-th chunk, has PostgreSQL terminate the connection that is COPYing the batch."""
+
+    def __init__(self, model, app_db_url: str, chunk: int) -> None:
+        self.model, self.url, self.chunk, self.calls = model, app_db_url, chunk, 0
+        self.classes_ = model.classes_
+
+    def predict(self, features):
+        self.calls += 1
+        if self.calls == self.chunk:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                killed = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'COPY predictions%%' AND pid <> pg_backend_pid()"
+                ).fetchall()
+            assert killed == [(True,)]
+        return self.model.predict(features)
+
+    def predict_proba(self, features):
+        return self.model.predict_proba(features)
+
+
+def _trained(lifecycle, dataset: str):
+    lifecycle.load(dataset)
+    lifecycle.run("training_job", dataset)
+    tracking = lifecycle.tracking()
+    tracking.activate()
+    model = trained_model(lifecycle.engine, tracking, tracking.require_alias(f"mlplatform_{dataset}", "Production"))
+    return model, require_latest(lifecycle.engine, dataset)
+
+
+def test_a_connection_killed_mid_batch_leaves_the_previous_batch_and_a_rerun_writes_it_once(pg_lifecycle):
+    lifecycle = pg_lifecycle
+    model, dataset = _trained(lifecycle, "breast_cancer")
+    batch = batch_id(dataset, model)
+    first = identity(batch, "production", dataset, model, "Production")
+    assert run_batch(lifecycle.engine, dataset, model.model, model.dataset.features, first, chunk_rows=100) == 569
+    before = read_batch(lifecycle.engine, batch)
+
+    killer = _KillsItsWriterOnChunk(model.model, os.environ["APP_DB_URI"], chunk=3)
+    second = identity(batch, "production", dataset, model, "Production")
+    with pytest.raises(exc.OperationalError):
+        run_batch(lifecycle.engine, dataset, killer, model.dataset.features, second, chunk_rows=100)
+    after_crash = read_batch(lifecycle.engine, batch)
+    assert len(after_crash) == 569
+    assert (after_crash["created_at"] == before["created_at"]).all()  # untouched: the half-written batch rolled back
+
+    assert run_batch(lifecycle.engine, dataset, model.model, model.dataset.features, second, chunk_rows=100) == 569
+    rerun = read_batch(lifecycle.engine, batch)
+    assert len(rerun) == 569 and rerun["row_id"].is_unique
+    assert (rerun["created_at"] > before["created_at"]).all()
+    assert rerun["predicted_class"].tolist() == before["predicted_class"].tolist()
+
+
+def test_shadow_inference_shares_the_batch_without_touching_production_rows(pg_lifecycle):
+    lifecycle = pg_lifecycle
+    lifecycle.load("wine")
+    lifecycle.run("training_job", "wine")
+    lifecycle.run("training_job", "wine")  # v2 is the challenger; production stays v1
+    os.environ["MLFLOW_SHADOW_ALIAS"] = "challenger"
+    first = lifecycle.metadata(lifecycle.run("inference_job", "wine"), "predictions")
+    second = lifecycle.metadata(lifecycle.run("inference_job", "wine"), "predictions")
+    assert first["batch_id"] == second["batch_id"] == "wine-v1-mlplatform_wine-v1"
+    assert (second["rows_written"], second["shadow_rows_written"], second["shadow_version"]) == (178, 178, 2)
+    production = read_batch(lifecycle.engine, second["batch_id"], "production")
+    shadow = read_batch(lifecycle.engine, second["batch_id"], "shadow")
+    assert len(production) == len(shadow) == 178
+    assert set(production["model_version"]) == {1} and set(production["model_alias"]) == {"Production"}
+    assert set(shadow["model_version"]) == {2} and set(shadow["model_alias"]) == {"challenger"}
+    with lifecycle.engine.connect() as conn:
+        assert len(conn.execute(select(predictions.c.row_id)).all()) == 356
+
+
+def test_stored_rows_and_predictions_round_trip_exactly(pg_lifecycle):
+    lifecycle = pg_lifecycle
+    model, dataset = _trained(lifecycle, "iris")
+    batch = batch_id(dataset, model)
+    run_batch(lifecycle.engine, dataset, model.model, model.dataset.features,
+              identity(batch, "production", dataset, model, "Production"), chunk_rows=7)
+    rows = read_batch(lifecycle.engine, batch)
+    from mlplatform.appdb.datasets import read_rows
+
+    frame = read_rows(lifecycle.engine, dataset)
+    expected = model.model.predict(frame[model.dataset.features]).astype(str)
+    assert rows["predicted_class"].tolist() == expected.tolist()
+    probabilities = model.model.predict_proba(frame[model.dataset.features])
+    assert all(list(p) == pytest.approx(list(q), abs=0) for p, q in zip(rows["probabilities"], probabilities))
+    assert count_batch(lifecycle.engine, batch) == 150
