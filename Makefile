@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 ## make test: install what the tests need and run them
 test: $(TEST_STAMP)
+	bash tests/setup/postgres.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000 over the same embedded home as the demo

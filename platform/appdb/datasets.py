@@ -117,7 +117,7 @@ def iter_feature_chunks(
     query = select(table.c[ROW_ID], *(table.c[f] for f in features)).order_by(table.c[ROW_ID])
     with engine.connect() as conn:
         for chunk in pd.read_sql(query, conn, index_col=ROW_ID, chunksize=chunk_rows):
-            yield chunk.astype("float64")
+            yield _plain_names(chunk).astype("float64")
 
 
 def _array_chunks(engine: Engine, dataset: DatasetVersion, features: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -161,10 +161,16 @@ def read_rows(engine: Engine, dataset: DatasetVersion) -> pd.DataFrame:
     table = _table(dataset.table_name, dataset.columns)
     with engine.connect() as conn:
         frame = pd.read_sql(select(table).order_by(table.c[ROW_ID]), conn, index_col=ROW_ID)
-    return frame.astype({c["name"]: _PANDAS_TYPES[c["dtype"]] for c in dataset.columns})
+    return _plain_names(frame).astype({c["name"]: _PANDAS_TYPES[c["dtype"]] for c in dataset.columns})
 
 
 _PANDAS_TYPES = {"float": "float64", "int": "int64", "str": "object"}
+
+
+def _plain_names(frame: pd.DataFrame) -> pd.DataFrame:
+    # SQLAlchemy names columns with a str subclass, which scikit-learn does not take as feature names.
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
 
 
 def _find(engine: Engine, *where) -> DatasetVersion | None:
