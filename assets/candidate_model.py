@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, asset
 from pydantic import Field
 
+from mlplatform.aliases import move_alias
 from mlplatform.appdb.datasets import read_rows, require_latest
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.raw_dataset import raw_dataset
@@ -48,7 +49,8 @@ def candidate_model(
     version_tags = {**tags, **spec.as_tags(), "algorithm": best.algorithm, "metric": metric,
                     "metric_value": str(best.metrics[metric])}
     version = mlflow.register(runs.best_model_uri, model_name, version_tags)
-    mlflow.set_alias(model_name, mlflow.candidate_alias, version.version)
+    move_alias(mlflow, app_db.engine, model_name, mlflow.candidate_alias, int(version.version),
+               f"dagster run {context.run_id}", f"best of {len(fitted)} candidates on {name} v{dataset.version}")
     context.log.info(f"registered {model_name} v{version.version} ({best.algorithm}) as {mlflow.candidate_alias}")
     return MaterializeResult(
         metadata={

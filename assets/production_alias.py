@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from mlplatform.aliases import move_alias
 from mlplatform.appdb.datasets import read_rows, require_latest
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.partitions import dataset_partitions
@@ -49,7 +50,8 @@ def production_alias(
         metric, candidate_score, production_score, config.margin, candidate.number, int(current.version) if current else None
     )
     if decision.promote:
-        mlflow.set_alias(model_name, mlflow.production_alias, candidate.number)
+        move_alias(mlflow, engine, model_name, mlflow.production_alias, candidate.number,
+                   f"dagster run {context.run_id}", decision.reason)
     production_version = candidate.number if decision.promote else int(current.version)
     context.log.info(f"{model_name}: {'promoted' if decision.promote else 'kept production'} ({decision.reason})")
     return MaterializeResult(

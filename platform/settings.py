@@ -43,9 +43,13 @@ def _embedded_values(home: Path) -> dict[str, str]:
         "MLFLOW_SHADOW_ALIAS": "",  # e.g. "challenger": shadow inference beside production
         "MLFLOW_SERVE_ALIASES": "Production",
         "MLFLOW_SERVE_POLL_SECONDS": "5",
+        "MLPLATFORM_SERVING_BACKEND": "local",  # "docker" in the compose stack
+        "MLPLATFORM_IMAGE": "",  # the platform image (Docker backend: gateways and scoring servers)
+        "MLFLOW_SERVE_NETWORK": "",  # Docker network of the serving containers
         # MLflow refuses to deserialize scikit-learn models (skops included) when this is false; the platform
         # loads only its own registry's models, so it states the default explicitly rather than inheriting it.
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # progress bars in run logs and CLI output are noise
     }
 
 

@@ -36,7 +36,14 @@ def _initial_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS = [Migration(1, "dataset_versions, predictions, monitoring_reports", _initial_tables)]
+def _alias_history(conn: Connection) -> None:
+    schema.alias_history.create(conn, checkfirst=True)
+
+
+MIGRATIONS = [
+    Migration(1, "dataset_versions, predictions, monitoring_reports", _initial_tables),
+    Migration(2, "alias_history", _alias_history),
+]
 
 
 def upgrade(engine: Engine) -> int:

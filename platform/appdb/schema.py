@@ -89,3 +89,18 @@ monitoring_reports = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_monitoring_reports_dataset", "dataset", "created_at"),
 )
+
+# Every alias change the platform sees or makes: MLflow keeps only the current holder of an alias.
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(255), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("from_version", Integer),  # None: the alias did not exist
+    Column("to_version", Integer),  # None: the alias was removed
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_alias_history_model_alias", "model_name", "alias", "id"),
+)

@@ -33,7 +33,6 @@ class Progress:
 def run_demo(home: str | None, dataset: str, target: str | None) -> dict:
     started = time.perf_counter()
     settings = apply_embedded_defaults(home)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the summary (or JSON)
     # Imported only now: the definitions read the environment that apply_embedded_defaults just completed.
     from dagster import DagsterInstance

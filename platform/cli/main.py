@@ -21,6 +21,24 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5000)
     server.add_argument("--workers", type=int, default=2)
+    alias = commands.add_parser("alias", help="aliases with history and rollback")
+    alias_commands = alias.add_subparsers(dest="alias_command", required=True)
+    alias_history = alias_commands.add_parser("history", help="every recorded change of the model's aliases")
+    alias_history.add_argument("model")
+    alias_history.add_argument("--json", action="store_true")
+    alias_set = alias_commands.add_parser("set", help="point an alias at a version (recorded)")
+    alias_set.add_argument("model")
+    alias_set.add_argument("alias")
+    alias_set.add_argument("version", type=int)
+    alias_rollback = alias_commands.add_parser("rollback", help="move the alias back to its previous version")
+    alias_rollback.add_argument("model")
+    alias_rollback.add_argument("--alias", default=None, help="default: MLFLOW_MODEL_ALIAS (Production)")
+    serve = commands.add_parser("serve", help="the model servers of this home")
+    serve_commands = serve.add_subparsers(dest="serve_command", required=True)
+    serve_status = serve_commands.add_parser("status", help="every model@alias with version, endpoint, health")
+    serve_status.add_argument("--json", action="store_true")
+    serve_commands.add_parser("up", help="reconcile the servers with the registry once, without Dagster")
+    serve_commands.add_parser("down", help="stop every server of this home")
     bench = commands.add_parser("bench", help="benchmarks that print JSON")
     targets = bench.add_subparsers(dest="target", required=True)
     demo_bench = targets.add_parser("demo", help="time `mlplatform demo` in fresh homes and report model quality")
@@ -57,10 +75,29 @@ def main(argv: list[str] | None = None) -> int:
         except ArtifactStoreError as exc:
             print(f"mlplatform tracking-server: {exc}", file=sys.stderr)
             return 1
+    if args.command in ("alias", "serve"):
+        return _serving_command(args)
     if args.command == "bench":
         print(json.dumps(_bench(args), indent=2))
         return 0
     return 2
+
+
+def _serving_command(args) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from mlplatform.cli.serving_commands import alias_command, serve_command
+    from mlplatform.settings import apply_embedded_defaults
+
+    settings = apply_embedded_defaults()
+    if args.command == "alias" and getattr(args, "alias", None) is None:
+        args.alias = settings.production_alias
+    try:
+        code, text = (alias_command if args.command == "alias" else serve_command)(settings, args)
+    except (MlflowException, LookupError, ConnectionError) as exc:
+        code, text = 1, f"mlplatform {args.command}: {exc}"
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
 
 
 def _bench(args) -> dict:

@@ -1,0 +1,32 @@
+"""What should be served: every registered model (all pages) and every alias in MLFLOW_SERVE_ALIASES it holds."""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+PAGE_SIZE = 100
+
+
+def desired_servers(client: MlflowClient, aliases: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """``{model: {alias: version}}``; aliases compare exactly, case included."""
+    desired: dict[str, dict[str, int]] = {}
+    token = None
+    while True:
+        page = client.search_registered_models(max_results=PAGE_SIZE, page_token=token)
+        for model in page:
+            held = {alias: int(version) for alias, version in (model.aliases or {}).items() if alias in aliases}
+            if held:
+                desired[model.name] = held
+        token = page.token
+        if not token:
+            return desired
+
+
+def changes(served: dict, desired: dict) -> list[tuple[str, str, int | None, int | None]]:
+    """(model, alias, old version, new version) for every model@alias whose version differs, in a stable order."""
+    pairs = {(m, a) for state in (served, desired) for m, held in state.items() for a in held}
+    return [
+        (model, alias, served.get(model, {}).get(alias), desired.get(model, {}).get(alias))
+        for model, alias in sorted(pairs)
+        if served.get(model, {}).get(alias) != desired.get(model, {}).get(alias)
+    ]

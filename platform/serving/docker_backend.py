@@ -1,0 +1,124 @@
+"""Serving as Docker containers on the compose network (the production default in deploy/).
+
+Each version is a container ``<server name>-v<version>`` running ``mlflow models serve``; the model@alias's stable
+address is a gateway container named ``<server name>`` (its DNS name on the network). No host ports are published;
+Prometheus finds both through the labels. The containers get only ``MLFLOW_TRACKING_URI`` (artifacts are proxied
+by the tracking server), so no credential appears in their labels or command lines.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mlplatform.serving.local_process import PING_TIMEOUT_S, ServerError, ping
+from mlplatform.serving.state import ServerRecord, ServingState, Upstream
+
+SCORING_PORT = 8080
+GATEWAY_PORT = 8000
+STATE_VOLUME = "/var/lib/mlplatform/serving"  # shared by the run containers and the gateways
+RESOURCES = {"mem_limit": "1g", "nano_cpus": 1_000_000_000, "pids_limit": 256}
+PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+
+
+def labels(model: str, alias: str, version: int | None, port: int, role: str) -> dict[str, str]:
+    return {
+        "mlflow_serve": "true",
+        "mlflow_model": model,
+        "mlflow_alias": alias,
+        "mlflow_version": "" if version is None else str(version),
+        "mlflow_port": str(port),
+        "mlplatform_role": role,  # "scoring" or "gateway"
+    }
+
+
+def scoring_spec(name: str, model: str, alias: str, version: int, image: str, network: str, env: dict) -> dict:
+    """Keyword arguments for ``docker.containers.run`` of one version's scoring server."""
+    return {
+        "image": image,
+        "name": f"{name}-v{version}",
+        "command": ["mlflow", "models", "serve", "-m", f"models:/{model}/{version}", "--env-manager", "local",
+                    "-h", "0.0.0.0", "-p", str(SCORING_PORT)],
+        "environment": {k: env[k] for k in PASSED_ENV if k in env},
+        "labels": labels(model, alias, version, SCORING_PORT, "scoring"),
+        "network": network,
+        "restart_policy": {"Name": "unless-stopped"},
+        "detach": True,
+        **RESOURCES,
+    }
+
+
+def gateway_spec(name: str, model: str, alias: str, image: str, network: str, volume: str) -> dict:
+    return {
+        "image": image,
+        "name": name,
+        "command": ["python", "-m", "mlplatform.serving.gateway", "--model", model, "--alias", alias,
+                    "--host", "0.0.0.0", "--port", str(GATEWAY_PORT),
+                    "--upstream-file", f"{STATE_VOLUME}/{name}/upstream.json"],
+        "labels": labels(model, alias, None, GATEWAY_PORT, "gateway"),
+        "network": network,
+        "volumes": {volume: {"bind": STATE_VOLUME, "mode": "ro"}},
+        "restart_policy": {"Name": "unless-stopped"},
+        "detach": True,
+        **RESOURCES,
+    }
+
+
+class DockerBackend:
+    """Talks to the Docker engine (the socket of the Dagster run containers) through the docker SDK."""
+
+    def __init__(self, home: str, image: str, network: str, volume: str = "mlplatform-serving") -> None:
+        if not image or not network:
+            raise ValueError("the Docker serving backend needs MLPLATFORM_IMAGE and MLFLOW_SERVE_NETWORK")
+        import docker
+
+        self.client = docker.from_env()
+        self.image, self.network, self.volume = image, network, volume
+        self.state = ServingState(Path(STATE_VOLUME) if Path(STATE_VOLUME).exists() else Path(home) / "serving")
+
+    def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
+        import os
+
+        spec = scoring_spec(name, model, alias, version, self.image, self.network, dict(os.environ))
+        self._remove_if_present(spec["name"])
+        container = self.client.containers.run(**spec)
+        return Upstream(version=version, address=f"http://{spec['name']}:{SCORING_PORT}", handle=container.name)
+
+    def wait_upstream(self, upstream: Upstream, what: str) -> None:
+        deadline = time.monotonic() + PING_TIMEOUT_S
+        while time.monotonic() < deadline:
+            container = self.client.containers.get(upstream.handle)
+            if container.status in ("exited", "dead"):
+                raise ServerError(f"{what} exited:\n{container.logs(tail=30).decode(errors='replace')}")
+            if ping(upstream.address):
+                return
+            time.sleep(0.5)
+        tail = self.client.containers.get(upstream.handle).logs(tail=30).decode(errors="replace")
+        raise ServerError(f"{what} did not answer /ping within {PING_TIMEOUT_S} s:\n{tail}")
+
+    def stop_upstream(self, upstream: Upstream) -> None:
+        self._remove_if_present(upstream.handle)
+
+    def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
+        self._remove_if_present(name)
+        container = self.client.containers.run(**gateway_spec(name, model, alias, self.image, self.network, self.volume))
+        return f"http://{name}:{GATEWAY_PORT}", container.name
+
+    def gateway_alive(self, record: ServerRecord) -> bool:
+        import docker.errors
+
+        try:
+            return self.client.containers.get(record.gateway).status == "running"
+        except docker.errors.NotFound:
+            return False
+
+    def stop_gateway(self, record: ServerRecord) -> None:
+        self._remove_if_present(record.gateway)
+
+    def _remove_if_present(self, name: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
