@@ -33,12 +33,12 @@ RUN_LINE = re.compile(r"Dagster run ([0-9a-f-]{36}): (\w+) for dataset '(\w+)': 
 AIRLIFT_DAG_TAG = "dagster-airlift/airflow-dag-id"
 
 PARSE_SCRIPT = """
-import json, sys, warnings
+import json, warnings
 from pathlib import Path
 from airflow.dag_processing.dagbag import BundleDagBag
 from airflow.serialization.serialized_objects import DagSerialization
 
-folder = Path(sys.argv[1] if len(sys.argv) > 1 else %r)
+folder = Path(%r)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     bag = BundleDagBag(dag_folder=folder, bundle_path=folder)
@@ -57,7 +57,9 @@ for dag_id, dag in bag.dags.items():
         "operator": type(task).__name__, "job_name": task.job_name, "params": sorted(dag.params.keys()),
         "serialized_tasks": [t.task_id for t in restored.tasks],
     }
+from importlib.util import find_spec
 print("RESULT " + json.dumps({"import_errors": {str(k): v for k, v in bag.import_errors.items()},
+                              "installed": [m for m in ("dagster", "mlplatform") if find_spec(m)],
                               "files": sorted(str(s.file) for s in bag.dagbag_stats), "warnings": ours,
                               "dags": dags}, default=str))
 """ % str(DAGS_FOLDER)
@@ -150,6 +152,7 @@ def test_the_dag_folder_parses_on_airflow_3(airflow_home, tmp_path):
     [line] = [line for line in result.output.splitlines() if line.startswith("RESULT ")]
     parsed = json.loads(line.removeprefix("RESULT "))
     assert parsed["import_errors"] == {}
+    assert parsed["installed"] == []  # as in an Airflow image: no Dagster, no platform
     assert parsed["warnings"] == []
     # The helper package is listed in .airflowignore: only the four DAG files are parsed.
     assert sorted(parsed["files"]) == sorted(f"{dag_id}.py" for dag_id in EXPECTED)
@@ -243,6 +246,9 @@ def test_dag_training_registers_a_new_model_version(dagster, lifecycle):
     training_run = _assert_ran(results["dag_training"], url, "dag_training", ["iris"])["iris"]
     assert list(registry["versions"].values()) == [training_run]
     assert registry["production"] in registry["versions"]
+    # The DAG's params reached Dagster as run config.
+    query = '{ runOrError(runId: %s) { ... on Run { runConfigYaml } } }' % json.dumps(training_run)
+    assert "seed: 0" in graphql(url, query)["runOrError"]["runConfigYaml"]
 
 
 def test_dag_inference_writes_predictions(dagster, lifecycle):
@@ -259,10 +265,10 @@ def test_dag_model_monitoring_reports(dagster, lifecycle):
 
 
 def test_a_failed_dagster_run_fails_the_airflow_task_and_is_retried(dagster, lifecycle, airflow_home, tmp_path):
-    """Scheduled-style dag_training (no dataset: every partition) over iris and a partition with no data.
+    """Scheduled-style dag_inference (no dataset: every partition) over iris and a partition with no model.
 
-    The never-loaded partition's Dagster run fails, so the Airflow task fails with that run's cause; Airflow's retry
-    launches the failed dataset again but not iris, whose run of the first try succeeded.
+    The never-trained partition's Dagster run fails, so the Airflow task fails with that run's cause; Airflow's
+    retry launches the failed dataset again but not iris, whose run of the first try succeeded.
     """
     url, _ = dagster
     add = ('mutation { addDynamicPartition(repositorySelector: %s, partitionsDefName: "dataset", '
@@ -270,7 +276,7 @@ def test_a_failed_dagster_run_fails_the_airflow_task_and_is_retried(dagster, lif
     assert graphql(url, add)["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess"
     try:
         # The URL from an Airflow variable this time (AIRFLOW_VAR_*), not DAGSTER_URL.
-        result = _dags_test("dag_training", airflow_home, tmp_path, None, AIRFLOW_VAR_DAGSTER_URL=url,
+        result = _dags_test("dag_inference", airflow_home, tmp_path, None, AIRFLOW_VAR_DAGSTER_URL=url,
                             MLPLATFORM_DAG_RETRIES="1", MLPLATFORM_DAG_RETRY_DELAY_SECONDS="1")
     finally:
         delete = ('mutation { deleteDynamicPartitions(repositorySelector: %s, partitionsDefName: "dataset", '
@@ -288,10 +294,12 @@ def test_a_failed_dagster_run_fails_the_airflow_task_and_is_retried(dagster, lif
     for run_id in failed:
         assert _run(url, run_id)["status"] == "FAILURE"
         link = f"{url}/runs/{run_id}"
-        assert f"Dagster run {run_id} (training_job, dataset 'never_loaded') ended FAILURE: {link}" in result.output
+        assert f"Dagster run {run_id} (inference_job, dataset 'never_loaded') ended FAILURE: {link}" in result.output
     assert len({_run(url, run_id)["tags"]["dagster-airlift/airflow-dag-run-id"] for run_id in failed}) == 1
-    assert "step candidate_model: LookupError: dataset 'never_loaded' has no version in app-db" in result.output
+    assert ("step predictions: LookupError: registered model 'mlplatform_never_loaded' has no version with alias "
+            "'Production'") in result.output
     assert "DagRun failed" in result.output or "state=failed" in result.output
+    assert "asked Dagster to terminate" not in result.output  # nothing of the first try is stopped by the second
 
 
 def test_an_unknown_dataset_fails_before_anything_runs(dagster, lifecycle, airflow_home, tmp_path):

@@ -35,6 +35,7 @@ from airflow.sdk.exceptions import (
     AirflowNotFoundException,
     AirflowSkipException,
 )
+from dagster_airlift.in_airflow.gql_queries import ASSET_NODES_QUERY, VERIFICATION_QUERY
 from dagster_airlift.in_airflow.materialize_assets_operator import BaseMaterializeAssetsOperator
 from dagster_airlift.in_airflow.partition_utils import PARTITION_NAME_TAG, PartitioningInformation
 
@@ -231,6 +232,8 @@ class DagsterJobOperator(BaseMaterializeAssetsOperator):
 
     # the run
     def execute(self, context) -> list[str]:
+        # Per-try state, set here and not in __init__: Airflow may run several tries on copies of one instance.
+        self._endpoint, self._session, self._running = None, None, []
         endpoint = self._resolved()
         self.log.info("Dagster at %s (from %s), job %s", endpoint.url, endpoint.found_in, self.job_name)
         try:
@@ -245,7 +248,9 @@ class DagsterJobOperator(BaseMaterializeAssetsOperator):
             raise
 
     def _launch_and_wait(self, context, endpoint: DagsterEndpoint) -> list[str]:
-        session = self._get_validated_session(context)
+        session = self.get_dagster_session(context)
+        version = self._post(session, endpoint, VERIFICATION_QUERY, {}, "version", timeout=15)
+        self.log.info("Dagster %s answers at %s", version, endpoint.url)
         nodes = list(self.filter_asset_nodes(context, self.get_all_asset_nodes(session, endpoint.url, context)))
         location, repository = self._job_location(nodes, endpoint)
         partitioning = PartitioningInformation.from_asset_node_graphql(nodes)
@@ -309,6 +314,10 @@ class DagsterJobOperator(BaseMaterializeAssetsOperator):
             if dataset is not None:
                 by_dataset.setdefault(dataset, []).append(run)
         return by_dataset
+
+    def get_all_asset_nodes(self, session, dagster_url: str, context) -> Sequence[Mapping[str, Any]]:
+        # dagster-airlift's query, with more time than its 3 s: a busy webserver is not an absent one.
+        return self._post(session, self._resolved(), ASSET_NODES_QUERY, {}, "assetNodes", timeout=60)
 
     def _job_location(self, nodes: Iterable[Mapping[str, Any]], endpoint: DagsterEndpoint) -> tuple[str, str]:
         for node in nodes:
