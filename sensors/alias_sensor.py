@@ -41,7 +41,6 @@ def _request(model: str, alias: str, version: int | None, seen_from: int | None,
 )
 def alias_sensor(context: SensorEvaluationContext, mlflow: MlflowTracking, serving: ServingResource):
     try:
-        mlflow.check_reachable()
         desired = desired_servers(mlflow.client(), serving.serve_aliases)
     except Exception as exc:  # noqa: BLE001 - any failure to read the registry skips the tick, nothing is lost
         return SkipReason(f"MLflow registry at {mlflow.tracking_uri} not readable, will retry: {exc}")

@@ -105,13 +105,13 @@ def _encode_group(columns, index: np.ndarray, text_widths: dict[int, int], encod
 
 def decode_array(data: bytes, kind: str) -> np.ndarray:
     """A one-dimensional array without NULLs in PostgreSQL's binary form (``array_send``), as a numpy array."""
-    dims, _flags, _oid = struct.unpack(">iii", data[:12])
+    dims, has_nulls, _oid = struct.unpack(">iii", data[:12])
+    if has_nulls:
+        raise ValueError("the array holds NULLs: coalesce them in the query")
     if dims == 0:
         return np.array([], dtype=_SCALARS[kind]).astype(_SCALARS[kind][1:])
     if dims != 1:
         raise ValueError(f"expected a one-dimensional array, got {dims} dimensions")
     size = struct.unpack(">i", data[12:16])[0]
     elements = np.frombuffer(data, dtype=[("length", ">i4"), ("value", _SCALARS[kind])], count=size, offset=20)
-    if (elements["length"] != np.dtype(_SCALARS[kind]).itemsize).any():
-        raise ValueError("the array holds NULLs: coalesce them in the query")
     return elements["value"].astype(_SCALARS[kind][1:])

@@ -12,7 +12,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 
 class TrackingServerUnreachable(ConnectionError):
@@ -28,12 +28,14 @@ class MlflowTracking(ConfigurableResource):
     shadow_alias: str = Field(default="", description="MLFLOW_SHADOW_ALIAS: predicts beside production, role 'shadow'.")
     artifact_root: str = Field(default="", description="Artifact folder for a local store (embedded default).")
 
+    _checked: bool = PrivateAttr(default=False)
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.activate()
+        # No network here: a sensor must be able to report an unreachable server as a skipped tick.
+        mlflow.set_tracking_uri(self.tracking_uri)
 
     def activate(self) -> None:
         """Point this process's MLflow at the configured store and experiment (creating it if missing)."""
-        self.check_reachable()
         mlflow.set_tracking_uri(self.tracking_uri)
         client = self.client()
         if client.get_experiment_by_name(self.experiment_name) is None:
@@ -64,6 +66,9 @@ class MlflowTracking(ConfigurableResource):
             ) from None
 
     def client(self) -> MlflowClient:
+        if not self._checked:
+            self.check_reachable()
+            self._checked = True
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def model_name(self, dataset: str) -> str:
@@ -97,6 +102,8 @@ class MlflowTracking(ConfigurableResource):
 
     @contextmanager
     def start_run(self, run_name: str, tags: dict[str, str], nested: bool = False):
+        if not nested:
+            self.activate()
         with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as run:
             yield run
 

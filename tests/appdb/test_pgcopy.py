@@ -52,22 +52,20 @@ def test_mixed_rows_round_trip(conn):
         assert row[7] is None and row[8] == -7
 
 
-def test_decode_fixed_in_chunks_across_block_boundaries(conn):
-    conn.execute("CREATE TABLE numbers AS SELECT g::int8 AS id, (g * 0.5)::float8 AS half FROM generate_series(0, 99999) g")
-    seen = []
-    with conn.cursor() as cursor, cursor.copy("COPY (SELECT id, half FROM numbers ORDER BY id) TO STDOUT (FORMAT BINARY)") as copy:
-        for chunk in pgcopy.decode_fixed(copy, ["int8", "float8"], chunk_rows=7777):
-            assert len(chunk) <= 7777
-            seen.append(chunk)
-    ids = np.concatenate([c["f0"] for c in seen])
-    halves = np.concatenate([c["f1"] for c in seen])
+def test_decode_array_reads_array_send_output(conn):
+    row = conn.execute(
+        "SELECT array_send(array_agg(g::int8 ORDER BY g)), array_send(array_agg((g * 0.5)::float8 ORDER BY g)), "
+        "array_send('{}'::float8[]) FROM generate_series(0, 99999) g", binary=True
+    ).fetchone()
+    ids, halves = pgcopy.decode_array(row[0], "int8"), pgcopy.decode_array(row[1], "float8")
     assert ids.tolist() == list(range(100000)) and np.array_equal(halves, ids * 0.5)
-    assert [len(c) for c in seen[:-1]] == [7777] * (len(seen) - 1)
+    assert pgcopy.decode_array(row[2], "float8").size == 0
 
 
-def test_decode_rejects_a_text_stream():
-    with pytest.raises(ValueError, match="not a PostgreSQL binary COPY stream"):
-        list(pgcopy.decode_fixed([b"1\t2\n" * 10], ["int8"], 10))
+def test_decode_array_rejects_nulls(conn):
+    [data] = conn.execute("SELECT array_send(ARRAY[1.0, NULL]::float8[])", binary=True).fetchone()
+    with pytest.raises(ValueError, match="NULLs"):
+        pgcopy.decode_array(data, "float8")
 
 
 def test_unsupported_types_are_named():

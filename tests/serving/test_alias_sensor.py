@@ -1,0 +1,201 @@
+"""The alias sensor and serving job with real processes: a real Dagster instance, real `mlflow models serve`
+servers behind the gateway, the registry in a real MLflow store. The steps build on each other, in file order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from dagster import SkipReason, build_sensor_context
+
+from conftest import Lifecycle, PLATFORM_VARIABLES
+from mlplatform.aliases import move_alias
+from mlplatform.contract import load_sample_input
+from mlplatform.serving.local_process import alive, free_port
+from mlplatform.settings import apply_embedded_defaults
+
+MODEL = "mlplatform_iris"
+
+
+class World:
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle, self.cursor = lifecycle, None
+        self.tracking = lifecycle.tracking()
+        self.tracking.activate()
+        self.sample = load_sample_input(self.tracking.require_alias(MODEL, "Production").run_id)
+
+    def tick(self):
+        from mlplatform.sensors.alias_sensor import alias_sensor
+
+        resources = {"mlflow": self.lifecycle.defs.resources["mlflow"], "serving": self.lifecycle.defs.resources["serving"]}
+        context = build_sensor_context(instance=self.lifecycle.instance, cursor=self.cursor, resources=resources)
+        result = alias_sensor(context)
+        if not isinstance(result, SkipReason):
+            self.cursor = result.cursor
+        return result
+
+    def run(self, request):
+        job = self.lifecycle.defs.resolve_job_def("serving_job")
+        return job.execute_in_process(run_config=request.run_config, instance=self.lifecycle.instance,
+                                      tags=request.tags, raise_on_error=False)
+
+    def tick_and_run(self):
+        result = self.tick()
+        return result, [self.run(r) for r in result.run_requests]
+
+    def status(self) -> list[dict]:
+        from mlplatform.cli.serving_commands import _serving
+        from mlplatform.serving.reconcile import healthy
+
+        backend = _serving(self.lifecycle.settings).open()
+        return [{"version": r.upstream.version, "url": r.address, "healthy": healthy(backend, r), "record": r}
+                for r in backend.state.read().values()]
+
+    def invoke(self, url: str, payload: bytes, content_type: str = "application/json"):
+        request = urllib.request.Request(f"{url}/invocations", data=payload, headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.headers["X-Model-Version"], json.loads(response.read())["predictions"]
+
+    def sample_payload(self) -> bytes:
+        return json.dumps({"dataframe_split": json.loads(self.sample.to_json(orient="split", index=False))}).encode()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    saved = dict(os.environ)
+    for name in PLATFORM_VARIABLES:
+        os.environ.pop(name, None)
+    lifecycle = Lifecycle(apply_embedded_defaults(tmp_path_factory.mktemp("serving") / "home"))
+    lifecycle.load("iris")
+    lifecycle.run("training_job", "iris")  # v1: challenger and Production
+    lifecycle.run("training_job", "iris")  # v2: challenger
+    yield World(lifecycle)
+    from mlplatform.cli.serving_commands import _serving
+    from mlplatform.serving.reconcile import stop_all
+
+    stop_all(_serving(lifecycle.settings).open())
+    lifecycle.instance.dispose()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_a_production_alias_gets_served(world):
+    result, runs = world.tick_and_run()
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [1]
+    assert all(r.success for r in runs)
+    [server] = world.status()
+    assert server["healthy"] and server["version"] == 1
+    version, predictions = world.invoke(server["url"], world.sample_payload())
+    assert version == "1" and len(predictions) == len(world.sample)
+
+
+def test_nothing_changed_means_no_run(world):
+    result = world.tick()
+    assert result.run_requests == []
+
+
+def test_moving_the_alias_switches_with_no_failed_request(world):
+    [before] = world.status()
+    url, old_pid = before["url"], int(before["record"].upstream.handle)
+    outcomes, stop = [], threading.Event()
+
+    def client():
+        deadline = time.monotonic() + 240
+        while not stop.is_set() and time.monotonic() < deadline and len(outcomes) < 20000:
+            try:
+                outcomes.append(world.invoke(url, world.sample_payload())[0])
+            except (urllib.error.URLError, OSError) as exc:
+                outcomes.append(f"failed: {exc}")
+
+    caller = threading.Thread(target=client)
+    caller.start()
+    move_alias(world.tracking, world.lifecycle.engine, MODEL, "Production", 2, "test", "switch")
+    result, runs = world.tick_and_run()
+    time.sleep(0.5)
+    stop.set()
+    caller.join()
+    assert [r.success for r in runs] == [True]
+    assert not [o for o in outcomes if o.startswith("failed")]
+    assert outcomes[0] == "1" and outcomes[-1] == "2" and set(outcomes) == {"1", "2"}
+    [after] = world.status()
+    assert after["url"] == url and after["version"] == 2 and after["healthy"]
+    assert not alive(old_pid)
+    metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+    assert f'mlflow_serve_requests_total{{alias="Production",code="200",endpoint="invocations",model="{MODEL}",version="2"}}' in metrics
+    assert "mlflow_serve_request_duration_seconds_bucket" in metrics
+    targets = json.loads((world.lifecycle.settings.home / "serving" / "targets.json").read_text())
+    assert targets[0]["labels"] == {"model": MODEL, "alias": "Production", "version": "2", "server": after["record"].name}
+
+
+def test_a_killed_server_is_repaired_on_the_next_tick(world):
+    [before] = world.status()
+    os.killpg(int(before["record"].upstream.handle), signal.SIGKILL)
+    time.sleep(0.5)
+    assert not world.status()[0]["healthy"]
+    result, runs = world.tick_and_run()
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["reason"] for r in result.run_requests] == ["server unhealthy or on another version"]
+    assert all(r.success for r in runs)
+    [after] = world.status()
+    assert after["healthy"] and after["version"] == 2 and after["url"] == before["url"]
+
+
+def test_mlflow_down_is_a_skipped_tick_and_nothing_is_lost(world, monkeypatch):
+    cursor = world.cursor
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    result = world.tick()
+    assert isinstance(result, SkipReason) and "not readable, will retry" in result.skip_message
+    assert world.cursor == cursor
+
+
+def test_a_broken_version_leaves_the_old_server_and_rolls_production_back(world, tmp_path):
+    client = world.tracking.client()
+    good = client.get_model_version(MODEL, "2")
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("flavors: {python_function: {loader_module: no.such.module}}\n")
+    version = client.create_model_version(MODEL, str(broken), run_id=good.run_id, tags=dict(good.tags))
+    move_alias(world.tracking, world.lifecycle.engine, MODEL, "Production", int(version.version), "test", "bad release")
+    result, runs = world.tick_and_run()
+    [run] = runs
+    assert not run.success
+    [failure] = [e for e in run.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert f"v{version.version} never became healthy as Production" in message and "rolled back to v2" in message
+    assert int(world.tracking.require_alias(MODEL, "Production").version) == 2
+    [server] = world.status()
+    assert server["healthy"] and server["version"] == 2
+    result, runs = world.tick_and_run()  # the sensor sees the rollback; v2 is already served
+    assert all(r.success for r in runs) and world.status()[0]["version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (json.dumps({"dataframe_split": {"columns": ["wrong"], "data": [[1.0]]}}).encode(), "application/json", 400),
+        (json.dumps({"dataframe_records": [{"sepal_length_cm": "abc"}]}).encode(), "application/json", 400),
+        (b"hello", "text/plain", 415),
+    ],
+)
+def test_malformed_payloads_get_a_4xx_with_a_message_and_the_server_stays_up(world, payload, content_type, status):
+    [server] = world.status()
+    with pytest.raises(urllib.error.HTTPError) as error:
+        world.invoke(server["url"], payload, content_type)
+    assert error.value.code == status and error.value.read()
+    assert world.status()[0]["healthy"]
+
+
+def test_a_deleted_alias_stops_its_server(world):
+    [before] = world.status()
+    move_alias(world.tracking, world.lifecycle.engine, MODEL, "Production", None, "test", "retired")
+    result, runs = world.tick_and_run()
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [0]
+    assert all(r.success for r in runs)
+    assert world.status() == []
+    assert not alive(int(before["record"].gateway)) and not alive(int(before["record"].upstream.handle))
