@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,12 +12,10 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlplatform.dagster_process import start_dagster_dev, stop_group
 from mlplatform.serving.local_process import free_port
 
 BIN = Path(sys.executable).parent
-# `dagster dev` ignores SIGINT when started from a non-interactive shell and maps SIGTERM to SIGINT;
-# restoring the default SIGINT handler before exec makes it stoppable.
-_SIGINT_DEFAULT_EXEC = "import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
@@ -35,26 +32,14 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: flo
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_group(process)
 
 
 @contextmanager
 def dagster_dev(cwd: Path, log: Path, env: dict | None = None):
     """`dagster dev -w workspace.yaml` as a user runs it; yields the webserver's base URL."""
     port = free_port()
-    environment = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, str(BIN / "dagster"), "dev", "-w", "workspace.yaml",
-               "-h", "127.0.0.1", "-p", str(port)]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    process = start_dagster_dev(cwd, port, log, env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/server_info", process, log)
