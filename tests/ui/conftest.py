@@ -42,6 +42,18 @@ class Demo:
     summary: dict
 
 
+@pytest.fixture(scope="session", autouse=True)
+def browser_installed() -> None:
+    """Checked before the minute of demo and servers: without a browser these tests fail, with the fix."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: {SETUP_HINT}", pytrace=False)
+    try:
+        import selenium  # noqa: F401
+    except ImportError as exc:
+        pytest.fail(f"selenium is not importable in {sys.executable} ({exc}): {SETUP_HINT}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def suite(request):
     """tests/conftest.py as pytest loaded it (REPO_ROOT, PLATFORM_VARIABLES).
@@ -73,51 +85,73 @@ def demo(suite, tmp_path_factory) -> Demo:
     return Demo(home, json.loads(result.stdout))
 
 
+@dataclass(frozen=True)
+class Servers:
+    dagster: str
+    mlflow: str
+
+
 @pytest.fixture(scope="session")
-def dagster_ui(suite, demo, tmp_path_factory) -> str:
-    """`dagster dev -w workspace.yaml` over the demo's home; yields the webserver URL once the location is loaded."""
-    env = {"DAGSTER_HOME": str(demo.home / "dagster"), "MLPLATFORM_HOME": str(demo.home)}
-    log = tmp_path_factory.mktemp("dagster-dev") / "dagster-dev.log"
+def ui_servers(suite, demo, tmp_path_factory) -> Servers:
+    """`dagster dev -w workspace.yaml` and `mlflow server` over the demo's home, started side by side."""
+    logs = tmp_path_factory.mktemp("ui-servers")
     with ExitStack() as stack:
+        mlflow_url = stack.enter_context(_mlflow_server(demo.home, logs / "mlflow-server.log", suite))
+        env = {"DAGSTER_HOME": str(demo.home / "dagster"), "MLPLATFORM_HOME": str(demo.home)}
         with _without(suite.PLATFORM_VARIABLES):  # the child must see the demo's home, not this process's
-            url = stack.enter_context(dagster_dev(suite.REPO_ROOT, log, env))
-        _wait_for_assets(url, log)
+            dagster_url = stack.enter_context(dagster_dev(suite.REPO_ROOT, logs / "dagster-dev.log", env))
+        _wait_for_assets(dagster_url, logs / "dagster-dev.log")
         # The one-time "join the community" dialog would cover every page: dismiss it as its Skip button does.
-        graphql(url, "mutation { setNuxSeen }")
-        yield url
+        graphql(dagster_url, "mutation { setNuxSeen }")
+        yield Servers(dagster_url, mlflow_url())
 
 
 @pytest.fixture(scope="session")
-def mlflow_ui(suite, demo, tmp_path_factory) -> str:
-    """A real `mlflow server` over the demo's SQLite store; the runs' artifacts are at absolute file: URIs."""
+def dagster_ui(ui_servers) -> str:
+    return ui_servers.dagster
+
+
+@pytest.fixture(scope="session")
+def mlflow_ui(ui_servers) -> str:
+    return ui_servers.mlflow
+
+
+@contextmanager
+def _mlflow_server(home: Path, log: Path, suite):
+    """A real `mlflow server` over the demo's SQLite store (the runs' artifacts are at absolute file: URIs).
+
+    Yields a function that waits until it answers and returns its URL, so it starts while `dagster dev` does.
+    Its job runner (Huey workers for GenAI jobs, about 10 s of start-up and of shutdown) is not needed to browse.
+    """
     port = free_port()
-    log = tmp_path_factory.mktemp("mlflow-server") / "mlflow-server.log"
-    env = {**_platform_free_environment(suite), "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+    env = {**_platform_free_environment(suite), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{demo.home / 'mlflow.db'}",
+    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with open(log, "wb") as out:  # cwd: new proxied artifacts (none here) would land in the home, not the repo
-        process = subprocess.Popen(command, cwd=demo.home, env=env, stdout=out, stderr=subprocess.STDOUT,
+    with open(log, "wb") as out:  # cwd: proxied artifact uploads (none here) would land in the home, not the repo
+        process = subprocess.Popen(command, cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
+
+    def ready() -> str:
         wait_for_http(f"{url}/health", process, log)
-        yield url
+        return url
+
+    try:
+        yield ready
     finally:
         stop(process)
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory, screenshots):
-    """Headless Debian Chromium through chromedriver; a missing piece is a failure with the setup hint."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: {SETUP_HINT}", pytrace=False)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        pytest.fail(f"selenium is not importable in {sys.executable} ({exc}): {SETUP_HINT}", pytrace=False)
+def browser(ui_servers, tmp_path_factory, screenshots):
+    """Headless Debian Chromium through Debian's chromedriver (checked by ``browser_installed``).
+
+    It needs the servers, so it closes before they stop (open pages would hold their connections).
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
