@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -84,10 +85,27 @@ def dagster(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name in PLATFORM_VARIABLES:
             patch.delenv(name, raising=False)
-        env = {"MLPLATFORM_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+        # No aliases to serve: the alias sensor would start model servers that outlive this Dagster.
+        env = {"MLPLATFORM_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "MLFLOW_SERVE_ALIASES": ""}
         with dagster_dev(REPO_ROOT, root / "dagster-dev.log", env) as url:
             _wait_for_code_location(url)
             yield url, home
+    deadline = time.monotonic() + 15
+    while (left := _processes_using(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == [], "processes outlived the test's Dagster"
+
+
+def _processes_using(folder) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in command:
+            found.append(f"{cmdline.parent.name}: {command[:200]}")
+    return found
 
 
 def _wait_for_code_location(url: str, timeout_s: float = 120) -> None:
