@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     inference_bench.add_argument("--rows", type=int, default=1_000_000)
     inference_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
     inference_bench.add_argument("--json", action="store_true")
+    switch_bench = targets.add_parser("switch", help="Production switches under load with the sensor running")
+    switch_bench.add_argument("--switches", type=int, default=4)
+    switch_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -108,6 +111,10 @@ def _bench(args) -> dict:
         from mlplatform.bench.demo import bench_demo
 
         return bench_demo([d.strip() for d in args.datasets.split(",") if d.strip()])
+    if args.target == "switch":
+        from mlplatform.bench.switch import bench_switch
+
+        return bench_switch(args.switches)
     from mlplatform.bench.inference import bench_inference
 
     return bench_inference(settings.app_db_uri, args.rows, only_platform=args.only == "platform")

@@ -1,0 +1,137 @@
+"""``mlplatform bench switch``: how long a Production switch takes under load, and what the gateway costs.
+
+In a fresh embedded home: the demo twice (v1 Production, v2 challenger), then ``dagster dev`` with the alias sensor.
+A client calls ``/invocations`` through the stable address without pause while Production moves between the two
+versions several times; a switch lasts from the alias move until the first answer from the new version. Then, in
+the same run, sequential keep-alive requests measure the gateway (metrics layer) against a bare
+``mlflow models serve`` of the same version.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from mlplatform.dagster_process import BIN, start_dagster_dev, stop_group
+from mlplatform.serving.local_process import LocalModelServer, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
+
+
+def _cli(env: dict, *args: str) -> str:
+    result = subprocess.run([str(BIN / "mlplatform"), *args], env=env, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(f"mlplatform {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+class Client(threading.Thread):
+    """Calls /invocations in a loop over one keep-alive connection; remembers (time, version or error)."""
+
+    def __init__(self, address: str, body: bytes) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port = address.removeprefix("http://").split(":")
+        self.body, self.answers, self.stopping = body, [], threading.Event()
+
+    def run(self) -> None:
+        connection = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
+        while not self.stopping.is_set() and len(self.answers) < 2_000_000:
+            try:
+                connection.request("POST", "/invocations", self.body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                self.answers.append((time.monotonic(), response.getheader("X-Model-Version") if response.status == 200 else f"HTTP {response.status}"))
+            except (OSError, http.client.HTTPException) as exc:
+                self.answers.append((time.monotonic(), f"error {exc}"))
+                connection.close()
+                connection = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
+
+
+def _latency(address: str, body: bytes) -> dict:
+    host, port = address.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    timings = []
+    started = time.perf_counter()
+    for _ in range(OVERHEAD_REQUESTS):
+        begin = time.perf_counter()
+        connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+        connection.getresponse().read()
+        timings.append(time.perf_counter() - begin)
+    elapsed = time.perf_counter() - started
+    return {"p50_ms": round(statistics.median(timings) * 1000, 3), "requests_per_s": round(OVERHEAD_REQUESTS / elapsed, 1)}
+
+
+def bench_switch(switches: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mlplatform-bench-switch-") as folder:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "APP_DB", "DAGSTER", "MLPLATFORM"))},
+               "MLPLATFORM_HOME": str(Path(folder) / "home"), "DAGSTER_HOME": str(Path(folder) / "dagster")}
+        _cli(env, "demo", "--json")
+        _cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
+        dagster = start_dagster_dev(REPO_ROOT, free_port(), Path(folder) / "dagster-dev.log", env)
+        try:
+            return _measure(env, switches, Path(folder))
+        finally:
+            stop_group(dagster)
+            _cli(env, "serve", "down")
+
+
+def _served(env: dict, version: int) -> dict | None:
+    status = json.loads(_cli(env, "serve", "status", "--json"))
+    return next((s for s in status if s["version"] == version and s["healthy"]), None)
+
+
+def _wait_served(env: dict, version: int, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if served := _served(env, version):
+            return served
+        time.sleep(1)
+    raise RuntimeError(f"Production v{version} was not served within {timeout_s:.0f} s")
+
+
+def _measure(env: dict, switches: int, folder: Path) -> dict:
+    import pandas as pd
+
+    server = _wait_served(env, 1, timeout_s=600)  # dagster dev starts, the sensor ticks, the first server loads
+    sample = pd.read_csv(next((Path(env["MLPLATFORM_HOME"]) / "mlartifacts").rglob("sample_input.csv")))
+    body = json.dumps({"dataframe_split": json.loads(sample.head(1).to_json(orient="split", index=False))}).encode()
+    client = Client(server["url"], body)
+    client.start()
+    durations, version = [], 1
+    for _ in range(switches):
+        version = 2 if version == 1 else 1
+        moved = time.monotonic()
+        _cli(env, "alias", "set", MODEL, "Production", str(version))
+        deadline = moved + SWITCH_TIMEOUT_S
+        while time.monotonic() < deadline and not any(t > moved and v == str(version) for t, v in client.answers[-200:]):
+            time.sleep(0.05)
+        first = next((t for t, v in client.answers if t > moved and v == str(version)), None)
+        if first is None:
+            raise RuntimeError(f"Production v{version} never answered within {SWITCH_TIMEOUT_S} s")
+        durations.append(first - moved)
+        time.sleep(3)  # the old version drains and stops
+    client.stopping.set()
+    client.join()
+    failed = [v for _, v in client.answers if v not in ("1", "2")]
+    with LocalModelServer(f"models:/{MODEL}/{version}", folder / "bare.log") as bare:
+        bare.wait_ready()
+        overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare.url, body)}
+    overhead["p50_overhead_ms"] = round(overhead["gateway"]["p50_ms"] - overhead["bare_mlflow_serve"]["p50_ms"], 3)
+    return {
+        "switches": switches,
+        "switch_seconds_p50": round(statistics.median(durations), 2),
+        "switch_seconds_max": round(max(durations), 2),
+        "switch_seconds": [round(d, 2) for d in durations],
+        "requests_total": len(client.answers),
+        "requests_failed": len(failed),
+        "failures": sorted(set(failed))[:5],
+        "metrics_layer": overhead,
+    }
