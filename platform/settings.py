@@ -27,6 +27,7 @@ class Settings:
     model_name_prefix: str
     production_alias: str
     candidate_alias: str
+    shadow_alias: str
     serve_aliases: tuple[str, ...]
 
 
@@ -81,5 +82,6 @@ def current_settings() -> Settings:
         model_name_prefix=env["MLFLOW_MODEL_NAME"],
         production_alias=env["MLFLOW_MODEL_ALIAS"],
         candidate_alias=env["MLFLOW_CANDIDATE_ALIAS"],
+        shadow_alias=env["MLFLOW_SHADOW_ALIAS"],
         serve_aliases=tuple(a.strip() for a in env["MLFLOW_SERVE_ALIASES"].split(",") if a.strip()),
     )

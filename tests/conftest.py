@@ -67,12 +67,7 @@ class Lifecycle:
     def tracking(self):
         from mlplatform.resources.mlflow_tracking import MlflowTracking
 
-        s = self.settings
-        return MlflowTracking(
-            tracking_uri=s.mlflow_tracking_uri, experiment_name=s.experiment_name,
-            model_name_prefix=s.model_name_prefix, production_alias=s.production_alias,
-            candidate_alias=s.candidate_alias, artifact_root=s.mlflow_artifact_root,
-        )
+        return MlflowTracking.from_settings(self.settings)
 
 
 @pytest.fixture

@@ -91,13 +91,7 @@ def _serve_and_check(settings, model_name: str, batch: str) -> dict:
     from mlplatform.resources.mlflow_tracking import MlflowTracking
     from mlplatform.serving.local_process import LocalModelServer
 
-    tracking = MlflowTracking(
-        tracking_uri=settings.mlflow_tracking_uri,
-        experiment_name=settings.experiment_name,
-        model_name_prefix=settings.model_name_prefix,
-        production_alias=settings.production_alias,
-        candidate_alias=settings.candidate_alias,
-    )
+    tracking = MlflowTracking.from_settings(settings)
     version = tracking.require_alias(model_name, settings.production_alias)
     sample = load_sample_input(version.run_id)
     log = Path(settings.home) / "serving" / f"demo-{model_name}.log"

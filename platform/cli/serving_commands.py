@@ -18,14 +18,6 @@ from mlplatform.settings import Settings
 ACTOR = f"cli:{getpass.getuser()}"
 
 
-def _tracking(settings: Settings) -> MlflowTracking:
-    return MlflowTracking(
-        tracking_uri=settings.mlflow_tracking_uri, experiment_name=settings.experiment_name,
-        model_name_prefix=settings.model_name_prefix, production_alias=settings.production_alias,
-        candidate_alias=settings.candidate_alias, artifact_root=settings.mlflow_artifact_root,
-    )
-
-
 def _serving(settings: Settings) -> ServingResource:
     import os
 
@@ -35,7 +27,7 @@ def _serving(settings: Settings) -> ServingResource:
 
 
 def alias_command(settings: Settings, args) -> tuple[int, str]:
-    tracking, engine = _tracking(settings), engine_for(settings.app_db_uri)
+    tracking, engine = MlflowTracking.from_settings(settings), engine_for(settings.app_db_uri)
     tracking.activate()
     if args.alias_command == "history":
         changes = history(engine, args.model)
@@ -62,7 +54,7 @@ def serve_command(settings: Settings, args) -> tuple[int, str]:
         stopped = stop_all(backend)
         return 0, "\n".join(f"stopped {o.name}" for o in stopped) or "nothing was being served"
     if args.serve_command == "up":
-        tracking, engine = _tracking(settings), engine_for(settings.app_db_uri)
+        tracking, engine = MlflowTracking.from_settings(settings), engine_for(settings.app_db_uri)
         tracking.activate()
         desired = desired_servers(tracking.client(), serving.serve_aliases)
         lines, failed = [], False

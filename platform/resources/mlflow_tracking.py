@@ -30,6 +30,16 @@ class MlflowTracking(ConfigurableResource):
 
     _checked: bool = PrivateAttr(default=False)
 
+    @classmethod
+    def from_settings(cls, settings) -> MlflowTracking:
+        """The resource as the definitions configure it, for code that runs outside Dagster (CLI, tests)."""
+        return cls(
+            tracking_uri=settings.mlflow_tracking_uri, experiment_name=settings.experiment_name,
+            model_name_prefix=settings.model_name_prefix, production_alias=settings.production_alias,
+            candidate_alias=settings.candidate_alias, shadow_alias=settings.shadow_alias,
+            artifact_root=settings.mlflow_artifact_root,
+        )
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # No network here: a sensor must be able to report an unreachable server as a skipped tick.
         mlflow.set_tracking_uri(self.tracking_uri)
