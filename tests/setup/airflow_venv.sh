@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PYTHON="${PYTHON:-python3}"
-VENV="${AIRFLOW_VENV:-.venv-airflow}"
+VENV=".venv-airflow"  # the tests look for it here (tests/deploy/airflow_cli.py)
 AIRFLOW_VERSION="3.3.2"
 AIRLIFT_VERSION="0.29.27"
 STAMP="$VENV/.installed-airflow-$AIRFLOW_VERSION-airlift-$AIRLIFT_VERSION"
