@@ -29,6 +29,9 @@ demo: $(STAMP)
 ## make test: install what the tests need and run them
 test: $(TEST_STAMP)
 	bash tests/setup/postgres.sh
+	bash tests/setup/observability.sh
+	VENV=$(VENV) bash tests/setup/browser.sh
+	PYTHON=$(PYTHON) bash tests/setup/airflow_venv.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000 over the same embedded home as the demo

@@ -1,5 +1,7 @@
 """The four jobs, one per old Airflow DAG (the Airflow wrappers keep those names), and their schedules."""
 
+import os
+
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
@@ -47,12 +49,20 @@ monitoring_job = define_asset_job(
 JOBS = [data_load_job, training_job, inference_job, monitoring_job]
 CRON = {"data_load_job": "@daily", "training_job": "@weekly", "inference_job": "@hourly", "monitoring_job": "@daily"}
 
+def _default_status() -> DefaultScheduleStatus:
+    """Schedules run unless MLPLATFORM_DAGSTER_SCHEDULES=stopped (when the Airflow DAGs schedule instead)."""
+    value = os.environ.get("MLPLATFORM_DAGSTER_SCHEDULES", "running")
+    if value not in ("running", "stopped"):
+        raise ValueError(f"MLPLATFORM_DAGSTER_SCHEDULES must be 'running' or 'stopped', got {value!r}")
+    return DefaultScheduleStatus.RUNNING if value == "running" else DefaultScheduleStatus.STOPPED
+
+
 def _every_dataset(job) -> object:
     @schedule(
         name=f"{job.name}_schedule",
         job=job,
         cron_schedule=CRON[job.name],
-        default_status=DefaultScheduleStatus.RUNNING,
+        default_status=_default_status(),
         description=f"{job.name} for every dataset partition, {CRON[job.name]}.",
     )
     def _schedule(context: ScheduleEvaluationContext):

@@ -18,8 +18,9 @@ _SIGINT_DEFAULT_EXEC = (
 )
 
 
-def start_dagster_dev(cwd: Path, port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
-    environment = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def start_dagster_dev(cwd: Path, port: int, log: Path, env: dict) -> subprocess.Popen:
+    """``env`` is the whole environment of the process (this venv's bin is put first on its PATH)."""
+    environment = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     if environment.get("DAGSTER_HOME"):
         Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, str(BIN / "dagster"), "dev", "-w", "workspace.yaml",

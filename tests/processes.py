@@ -39,7 +39,7 @@ def stop(process: subprocess.Popen) -> None:
 def dagster_dev(cwd: Path, log: Path, env: dict | None = None):
     """`dagster dev -w workspace.yaml` as a user runs it; yields the webserver's base URL."""
     port = free_port()
-    process = start_dagster_dev(cwd, port, log, env)
+    process = start_dagster_dev(cwd, port, log, {**os.environ, **(env or {})})
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/server_info", process, log)

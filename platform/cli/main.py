@@ -106,7 +106,6 @@ def _serving_command(args) -> int:
 def _bench(args) -> dict:
     from mlplatform.settings import apply_embedded_defaults
 
-    settings = apply_embedded_defaults()
     if args.target == "demo":
         from mlplatform.bench.demo import bench_demo
 
@@ -117,7 +116,7 @@ def _bench(args) -> dict:
         return bench_switch(args.switches)
     from mlplatform.bench.inference import bench_inference
 
-    return bench_inference(settings.app_db_uri, args.rows, only_platform=args.only == "platform")
+    return bench_inference(apply_embedded_defaults().app_db_uri, args.rows, only_platform=args.only == "platform")
 
 
 if __name__ == "__main__":

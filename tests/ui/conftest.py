@@ -98,6 +98,9 @@ def ui_servers(suite, demo, tmp_path_factory) -> Servers:
     with ExitStack() as stack:
         mlflow_url = stack.enter_context(_mlflow_server(demo.home, logs / "mlflow-server.log", suite))
         env = {"DAGSTER_HOME": str(demo.home / "dagster"), "MLPLATFORM_HOME": str(demo.home)}
+        # The alias sensor serves Production while the UI runs; its servers outlive `dagster dev`: stop them last.
+        stack.callback(subprocess.run, [str(BIN / "mlplatform"), "serve", "down"], capture_output=True, timeout=120,
+                       env={**_platform_free_environment(suite), "MLPLATFORM_HOME": str(demo.home)})
         with _without(suite.PLATFORM_VARIABLES):  # the child must see the demo's home, not this process's
             dagster_url = stack.enter_context(dagster_dev(suite.REPO_ROOT, logs / "dagster-dev.log", env))
         _wait_for_assets(dagster_url, logs / "dagster-dev.log")
