@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mlplatform.dagster_process import BIN, start_dagster_dev, stop_group
 from mlplatform.serving.local_process import LocalModelServer, free_port
+from mlplatform.settings import apply_embedded_defaults
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
@@ -121,6 +122,7 @@ def _measure(env: dict, switches: int, folder: Path) -> dict:
     client.stopping.set()
     client.join()
     failed = [v for _, v in client.answers if v not in ("1", "2")]
+    apply_embedded_defaults(env["MLPLATFORM_HOME"])  # the bare server below reads the bench home's registry
     with LocalModelServer(f"models:/{MODEL}/{version}", folder / "bare.log") as bare:
         bare.wait_ready()
         overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare.url, body)}
