@@ -2,7 +2,8 @@
 
 In a fresh embedded home: the demo twice (v1 Production, v2 challenger), then ``dagster dev`` with the alias sensor.
 A client calls ``/invocations`` through the stable address without pause while Production moves between the two
-versions several times; a switch lasts from the alias move until the first answer from the new version. Then, in
+versions several times; a switch lasts from the alias move in the registry until the first answer from the new
+version (sensor tick, run launch, server start and checks, routing). Then, in
 the same run, sequential keep-alive requests measure the gateway (metrics layer) against a bare
 ``mlflow models serve`` of the same version.
 """
@@ -19,7 +20,10 @@ import threading
 import time
 from pathlib import Path
 
+from mlplatform.aliases import move_alias
+from mlplatform.appdb.engine import engine_for
 from mlplatform.dagster_process import BIN, start_dagster_dev, stop_group
+from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.serving.local_process import LocalModelServer, free_port
 from mlplatform.settings import apply_embedded_defaults
 
@@ -102,6 +106,8 @@ def _measure(env: dict, switches: int, folder: Path) -> dict:
     import pandas as pd
 
     server = _wait_served(env, 1, timeout_s=600)  # dagster dev starts, the sensor ticks, the first server loads
+    settings = apply_embedded_defaults(env["MLPLATFORM_HOME"])  # this process now reads the bench home's stores
+    tracking, engine = MlflowTracking.from_settings(settings), engine_for(settings.app_db_uri)
     sample = pd.read_csv(next((Path(env["MLPLATFORM_HOME"]) / "mlartifacts").rglob("sample_input.csv")))
     body = json.dumps({"dataframe_split": json.loads(sample.head(1).to_json(orient="split", index=False))}).encode()
     client = Client(server["url"], body)
@@ -110,7 +116,7 @@ def _measure(env: dict, switches: int, folder: Path) -> dict:
     for _ in range(switches):
         version = 2 if version == 1 else 1
         moved = time.monotonic()
-        _cli(env, "alias", "set", MODEL, "Production", str(version))
+        move_alias(tracking, engine, MODEL, "Production", version, "bench switch", "switch under load")
         deadline = moved + SWITCH_TIMEOUT_S
         while time.monotonic() < deadline and not any(t > moved and v == str(version) for t, v in client.answers[-200:]):
             time.sleep(0.05)
@@ -122,7 +128,6 @@ def _measure(env: dict, switches: int, folder: Path) -> dict:
     client.stopping.set()
     client.join()
     failed = [v for _, v in client.answers if v not in ("1", "2")]
-    apply_embedded_defaults(env["MLPLATFORM_HOME"])  # the bare server below reads the bench home's registry
     with LocalModelServer(f"models:/{MODEL}/{version}", folder / "bare.log") as bare:
         bare.wait_ready()
         overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare.url, body)}
