@@ -44,6 +44,3 @@ def load_sample_input(run_id: str) -> pd.DataFrame:
     text = mlflow.artifacts.load_text(f"runs:/{run_id}/{SAMPLE_PATH}")
     return pd.read_csv(io.StringIO(text))
 
-
-def load_input_schema(run_id: str) -> dict:
-    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{SCHEMA_PATH}")

@@ -1,8 +1,8 @@
-"""Monitoring reports in app-db, newest last."""
+"""Monitoring reports in app-db."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mlplatform.appdb.schema import monitoring_reports
 
@@ -11,14 +11,3 @@ def save_report(engine: Engine, report: dict) -> int:
     with engine.begin() as conn:
         return conn.execute(monitoring_reports.insert().values(**report)).inserted_primary_key[0]
 
-
-def latest_report(engine: Engine, dataset: str) -> dict | None:
-    query = (
-        select(monitoring_reports)
-        .where(monitoring_reports.c.dataset == dataset)
-        .order_by(monitoring_reports.c.id.desc())
-        .limit(1)
-    )
-    with engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
-    return dict(row) if row else None

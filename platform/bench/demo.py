@@ -41,10 +41,3 @@ def bench_demo(datasets: list[str]) -> dict:
         "datasets": runs,
     }
 
-
-def render(report: dict) -> str:
-    lines = [f"{'dataset':<15}{'wall s':>8}{'metric':>10}{'mlplatform':>12}{'old stack':>11}"]
-    for name, run in report["datasets"].items():
-        old = "-" if run["old_stack_value"] is None else f"{run['old_stack_value']:.3f}"
-        lines.append(f"{name:<15}{run['wall_seconds']:>8.1f}{run['metric']:>10}{run['production_value']:>12.3f}{old:>11}")
-    return "\n".join(lines)
