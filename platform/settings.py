@@ -54,6 +54,11 @@ def _embedded_values(home: Path) -> dict[str, str]:
     }
 
 
+def platform_variables() -> tuple[str, ...]:
+    """Every variable the platform reads or fills in (for tools that need a clean environment)."""
+    return ("MLPLATFORM_HOME", "DAGSTER_POSTGRES_URL", "MLPLATFORM_DAGSTER_SCHEDULES", *_embedded_values(Path()))
+
+
 _filled: dict[str, str] = {}  # what this process filled in; a value the user set (anything else) always wins
 
 

@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from mlplatform.settings import apply_embedded_defaults
+from mlplatform.settings import apply_embedded_defaults, platform_variables
 
-PLATFORM_VARIABLES = (
-    "MLPLATFORM_HOME", "APP_DB_URI", "MLFLOW_TRACKING_URI", "MLPLATFORM_ARTIFACT_ROOT", "DAGSTER_HOME",
-    "MLFLOW_EXPERIMENT_NAME", "MLFLOW_MODEL_NAME", "MLFLOW_MODEL_ALIAS", "MLFLOW_CANDIDATE_ALIAS",
-    "MLFLOW_SERVE_ALIASES", "MLFLOW_SERVE_POLL_SECONDS", "DAGSTER_POSTGRES_URL", "MLFLOW_POSTGRES_URI",
-)
+PLATFORM_VARIABLES = (*platform_variables(), "MLFLOW_POSTGRES_URI")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

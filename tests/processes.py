@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlplatform.dagster_process import start_dagster_dev, stop_group
 from mlplatform.serving.local_process import free_port
+from mlplatform.settings import platform_variables
 
 BIN = Path(sys.executable).parent
 
@@ -39,7 +40,9 @@ def stop(process: subprocess.Popen) -> None:
 def dagster_dev(cwd: Path, log: Path, env: dict | None = None):
     """`dagster dev -w workspace.yaml` as a user runs it; yields the webserver's base URL."""
     port = free_port()
-    process = start_dagster_dev(cwd, port, log, {**os.environ, **(env or {})})
+    # Only what the caller gives: platform variables this test process filled in must not leak into the child.
+    inherited = {k: v for k, v in os.environ.items() if k not in platform_variables()}
+    process = start_dagster_dev(cwd, port, log, {**inherited, **(env or {})})
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/server_info", process, log)
