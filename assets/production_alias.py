@@ -37,8 +37,9 @@ def production_alias(
 
     dataset = require_latest(engine, context.partition_key)
     metric = PRIMARY_METRIC[dataset.task_type]
-    seen = [training_rows(engine, m) for m in (candidate, production) if m is not None]
-    rows = held_out(read_rows(engine, dataset), *seen)
+    frame = read_rows(engine, dataset)
+    seen = [training_rows(engine, m, (dataset, frame)) for m in (candidate, production) if m is not None]
+    rows = held_out(frame, *seen)
     if rows.empty:
         raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that neither model was trained on")
     candidate_score = score_on(candidate, rows, dataset, metric)

@@ -47,8 +47,8 @@ class MonitoringReport:
 
 def build_report(engine: Engine, dataset: DatasetVersion, production: TrainedModel, candidate: TrainedModel | None) -> MonitoringReport:
     frame = read_rows(engine, dataset)
-    production_train = training_rows(engine, production)
-    seen = [production_train] + ([training_rows(engine, candidate)] if candidate else [])
+    production_train = training_rows(engine, production, (dataset, frame))
+    seen = [production_train] + ([training_rows(engine, candidate, (dataset, frame))] if candidate else [])
     rows = held_out(frame, *seen)
     if rows.empty:
         raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that the models were not trained on")

@@ -31,10 +31,15 @@ def trained_model(engine: Engine, mlflow_res: MlflowTracking, version: ModelVers
     return TrainedModel(version, mlflow_res.load_model(version), dataset)
 
 
-def training_rows(engine: Engine, trained: TrainedModel) -> pd.DataFrame:
-    """Recompute the rows the version was trained on from its dataset version and recorded split."""
+def training_rows(engine: Engine, trained: TrainedModel, latest: tuple[DatasetVersion, pd.DataFrame]) -> pd.DataFrame:
+    """Recompute the rows the version was trained on from its dataset version and recorded split.
+
+    ``latest`` is the dataset version the caller already read: most models were trained on it, so it is not read again.
+    """
     dataset = trained.dataset
-    frame = read_rows(engine, dataset)
+    loaded, frame = latest
+    if (loaded.name, loaded.version) != (dataset.name, dataset.version):
+        frame = read_rows(engine, dataset)
     train, _ = split(frame, dataset.target_column, dataset.task_type, SplitSpec.from_tags(trained.version.tags))
     return train
 
