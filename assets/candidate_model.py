@@ -43,20 +43,22 @@ def candidate_model(
     best = best_candidate(fitted, dataset.task_type)
     metric = PRIMARY_METRIC[dataset.task_type]
     tags = {"dagster_run_id": context.run_id, "dataset": name, "dataset_version": str(dataset.version)}
-    runs = log_training(mlflow, fitted, best, dataset, train, validation, tags)
+    registry = mlflow.registry()
+    runs = log_training(registry, fitted, best, dataset, train, validation, tags)
 
-    model_name = mlflow.model_name(name)
+    model_name = registry.model_name(name)
     version_tags = {**tags, **spec.as_tags(), "algorithm": best.algorithm, "metric": metric,
                     "metric_value": str(best.metrics[metric])}
-    version = mlflow.register(runs.best_model_uri, model_name, version_tags)
-    move_alias(mlflow, app_db.engine, model_name, mlflow.candidate_alias, int(version.version),
+    version = registry.register(runs.best_model_uri, runs.best_run_id, model_name, version_tags)
+    candidate_alias = registry.aliases.candidate
+    move_alias(registry, app_db.engine, model_name, candidate_alias, int(version.version),
                f"dagster run {context.run_id}", f"best of {len(fitted)} candidates on {name} v{dataset.version}")
-    context.log.info(f"registered {model_name} v{version.version} ({best.algorithm}) as {mlflow.candidate_alias}")
+    context.log.info(f"registered {model_name} v{version.version} ({best.algorithm}) as {candidate_alias}")
     return MaterializeResult(
         metadata={
             "model_name": model_name,
             "version": int(version.version),
-            "alias": mlflow.candidate_alias,
+            "alias": candidate_alias,
             "algorithm": best.algorithm,
             f"validation_{metric}": best.metrics[metric],
             "dataset_version": dataset.version,

@@ -1,6 +1,9 @@
-"""The four jobs, one per old Airflow DAG (the Airflow wrappers keep those names), and their schedules."""
+"""The four jobs, one per old Airflow DAG (the Airflow wrappers keep those names), and their schedules.
 
-import os
+Who runs them on schedule is one setting, ``MLPLATFORM_SCHEDULER``, read by Dagster and the Airflow DAGs alike:
+``dagster`` (the default) starts these schedules; ``airflow`` leaves them stopped and the DAGs keep their old
+schedules. Either way every job runs once per tick, never twice.
+"""
 
 from dagster import (
     AssetSelection,
@@ -11,7 +14,6 @@ from dagster import (
     define_asset_job,
     schedule,
 )
-from dagster_mlflow import end_mlflow_on_run_finished
 
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.monitoring_report import monitoring_report
@@ -30,7 +32,6 @@ training_job = define_asset_job(
     "training_job",
     selection=AssetSelection.assets(candidate_model, production_alias),
     partitions_def=dataset_partitions,
-    hooks={end_mlflow_on_run_finished},
     description="Train candidates and run the promotion gate (was Airflow DAG dag_training, @weekly).",
 )
 inference_job = define_asset_job(
@@ -43,26 +44,23 @@ monitoring_job = define_asset_job(
     "monitoring_job",
     selection=AssetSelection.assets(monitoring_report),
     partitions_def=dataset_partitions,
-    hooks={end_mlflow_on_run_finished},
     description="Candidate vs production and drift (was Airflow DAG dag_model_monitoring, @daily).",
 )
 JOBS = [data_load_job, training_job, inference_job, monitoring_job]
 CRON = {"data_load_job": "@daily", "training_job": "@weekly", "inference_job": "@hourly", "monitoring_job": "@daily"}
 
-def _default_status() -> DefaultScheduleStatus:
-    """Schedules run unless MLPLATFORM_DAGSTER_SCHEDULES=stopped (when the Airflow DAGs schedule instead)."""
-    value = os.environ.get("MLPLATFORM_DAGSTER_SCHEDULES", "running")
-    if value not in ("running", "stopped"):
-        raise ValueError(f"MLPLATFORM_DAGSTER_SCHEDULES must be 'running' or 'stopped', got {value!r}")
-    return DefaultScheduleStatus.RUNNING if value == "running" else DefaultScheduleStatus.STOPPED
+def schedules(scheduler: str) -> list:
+    """One schedule per job, running when ``scheduler`` is ``dagster``, stopped (startable in the UI) otherwise."""
+    status = DefaultScheduleStatus.RUNNING if scheduler == "dagster" else DefaultScheduleStatus.STOPPED
+    return [_every_dataset(job, status) for job in JOBS]
 
 
-def _every_dataset(job) -> object:
+def _every_dataset(job, status: DefaultScheduleStatus):
     @schedule(
         name=f"{job.name}_schedule",
         job=job,
         cron_schedule=CRON[job.name],
-        default_status=_default_status(),
+        default_status=status,
         description=f"{job.name} for every dataset partition, {CRON[job.name]}.",
     )
     def _schedule(context: ScheduleEvaluationContext):
@@ -73,5 +71,3 @@ def _every_dataset(job) -> object:
         return [RunRequest(run_key=f"{key}:{tick}", partition_key=key) for key in keys]
 
     return _schedule
-
-SCHEDULES = [_every_dataset(job) for job in JOBS]

@@ -31,17 +31,17 @@ from mlplatform.resources.mlflow_tracking import MlflowTracking
     description="Production and candidate scored on rows neither was trained on, and per-feature drift (KS, PSI).",
 )
 def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking) -> MaterializeResult:
-    engine = app_db.engine
+    engine, registry = app_db.engine, mlflow.registry()
     name = context.partition_key
-    model_name = mlflow.model_name(name)
-    production = trained_model(engine, mlflow, mlflow.require_alias(model_name, mlflow.production_alias))
-    candidate_version = mlflow.alias_version(model_name, mlflow.candidate_alias)
-    candidate = trained_model(engine, mlflow, candidate_version) if candidate_version else None
+    model_name = registry.model_name(name)
+    production = trained_model(engine, registry, registry.require_alias(model_name, registry.aliases.production))
+    candidate_version = registry.alias_version(model_name, registry.aliases.candidate)
+    candidate = trained_model(engine, registry, candidate_version) if candidate_version else None
     report = build_report(engine, require_latest(engine, name), production, candidate)
     tags = {"dagster_run_id": context.run_id, "dataset": name, "dataset_version": str(report.dataset.version)}
-    with mlflow.start_run(f"monitor-{name}-v{report.dataset.version}", tags) as run:
-        drift_png = log_report(report)
-    save_report(engine, report_row(report, run.info.run_id))
+    with registry.start_run(f"monitor-{name}-v{report.dataset.version}", tags) as run:
+        drift_png = log_report(run, report)
+    save_report(engine, report_row(report, run.run_id))
     drifted = report.drifted_features
     return MaterializeResult(
         metadata={
@@ -54,7 +54,7 @@ def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflo
             "drifted_features": len(drifted),
             "drift": frame_table(report.drift),
             "drift_histograms": markdown_image(drift_png, "feature histograms: training rows vs current dataset"),
-            "mlflow_run_id": run.info.run_id,
+            "mlflow_run_id": run.run_id,
         },
         check_results=[
             AssetCheckResult(

@@ -20,15 +20,16 @@ from mlplatform.resources.mlflow_tracking import MlflowTracking
     "With a shadow alias configured, that version predicts the same rows under the same batch id, role 'shadow'.",
 )
 def predictions(context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking) -> MaterializeResult:
-    engine = app_db.engine
-    model_name = mlflow.model_name(context.partition_key)
-    production = trained_model(engine, mlflow, mlflow.require_alias(model_name, mlflow.production_alias))
+    engine, registry = app_db.engine, mlflow.registry()
+    aliases = registry.aliases
+    model_name = registry.model_name(context.partition_key)
+    production = trained_model(engine, registry, registry.require_alias(model_name, aliases.production))
     dataset = require_latest(engine, context.partition_key)
     batch = batch_id(dataset, production)
-    roles = {"production": (mlflow.production_alias, production)}
-    shadow_version = mlflow.alias_version(model_name, mlflow.shadow_alias) if mlflow.shadow_alias else None
+    roles = {"production": (aliases.production, production)}
+    shadow_version = registry.alias_version(model_name, aliases.shadow) if aliases.shadow else None
     if shadow_version is not None:
-        roles["shadow"] = (mlflow.shadow_alias, trained_model(engine, mlflow, shadow_version))
+        roles["shadow"] = (aliases.shadow, trained_model(engine, registry, shadow_version))
     written = {}
     for role, (alias, model) in roles.items():
         who = identity(batch, role, dataset, model, alias)
@@ -41,7 +42,7 @@ def predictions(context: AssetExecutionContext, app_db: AppDatabase, mlflow: Mlf
             "shadow_rows_written": written.get("shadow", 0),
             "model_name": model_name,
             "model_version": production.number,
-            "alias": mlflow.production_alias,
+            "alias": aliases.production,
             "shadow_version": int(shadow_version.version) if shadow_version else None,
             "dataset_version": dataset.version,
         }

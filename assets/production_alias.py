@@ -5,16 +5,14 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from mlplatform.aliases import move_alias
-from mlplatform.appdb.datasets import read_rows, require_latest
+from mlplatform.appdb.datasets import require_latest
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.plots import frame_table
-from mlplatform.quality.holdout import score_on, trained_model, training_rows
+from mlplatform.quality.holdout import evaluate_held_out, trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.training.promotion import decide
-from mlplatform.training.scoring import PRIMARY_METRIC
-from mlplatform.training.split import held_out
 
 class PromotionConfig(Config):
     margin: float = Field(default=0.0, description="How much the candidate must beat production by to be promoted.")
@@ -30,36 +28,34 @@ def production_alias(
     context: AssetExecutionContext, config: PromotionConfig, app_db: AppDatabase, mlflow: MlflowTracking
 ) -> MaterializeResult:
     engine = app_db.engine
-    model_name = mlflow.model_name(context.partition_key)
-    candidate = trained_model(engine, mlflow, mlflow.require_alias(model_name, mlflow.candidate_alias))
-    current = mlflow.alias_version(model_name, mlflow.production_alias)
-    production = trained_model(engine, mlflow, current) if current and current.version != candidate.version.version else None
+    registry = mlflow.registry()
+    aliases = registry.aliases
+    model_name = registry.model_name(context.partition_key)
+    candidate = trained_model(engine, registry, registry.require_alias(model_name, aliases.candidate))
+    current = registry.alias_version(model_name, aliases.production)
+    production = trained_model(engine, registry, current) if current and current.version != candidate.version.version else None
 
-    dataset = require_latest(engine, context.partition_key)
-    metric = PRIMARY_METRIC[dataset.task_type]
-    frame = read_rows(engine, dataset)
-    seen = [training_rows(engine, m, (dataset, frame)) for m in (candidate, production) if m is not None]
-    rows = held_out(frame, *seen)
-    if rows.empty:
-        raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that neither model was trained on")
-    candidate_score = score_on(candidate, rows, dataset, metric)
+    models = [candidate] + ([production] if production else [])
+    evaluation = evaluate_held_out(engine, require_latest(engine, context.partition_key), models)
+    dataset, metric = evaluation.dataset, evaluation.metric
+    candidate_score = evaluation.scores[0]
     if candidate_score is None:
         raise ValueError(f"candidate v{candidate.number} cannot score dataset {dataset.name} v{dataset.version}")
-    production_score = score_on(production, rows, dataset, metric) if production else None
+    production_score = evaluation.scores[1] if production else None
 
     decision = decide(
         metric, candidate_score, production_score, config.margin, candidate.number, int(current.version) if current else None
     )
     if decision.promote:
-        move_alias(mlflow, engine, model_name, mlflow.production_alias, candidate.number,
+        move_alias(registry, engine, model_name, aliases.production, candidate.number,
                    f"dagster run {context.run_id}", decision.reason)
     production_version = candidate.number if decision.promote else int(current.version)
     context.log.info(f"{model_name}: {'promoted' if decision.promote else 'kept production'} ({decision.reason})")
     return MaterializeResult(
         metadata={
-            "verdict": MetadataValue.md(_verdict(decision, model_name, mlflow.production_alias, candidate.number, current)),
+            "verdict": MetadataValue.md(_verdict(decision, model_name, aliases.production, candidate.number, current)),
             "model_name": model_name,
-            "alias": mlflow.production_alias,
+            "alias": aliases.production,
             "promoted": decision.promote,
             "reason": decision.reason,
             "metric": metric,
@@ -69,9 +65,9 @@ def production_alias(
             "previous_production_version": int(current.version) if current else None,
             "previous_production_score": production_score,
             "margin": config.margin,
-            "held_out_rows": len(rows),
+            "held_out_rows": evaluation.held_out_rows,
             "decision": MetadataValue.json(decision.as_dict()),
-            "scores": frame_table(_scores(metric, len(rows), candidate.number, candidate_score, current, production_score)),
+            "scores": frame_table(_scores(metric, evaluation.held_out_rows, candidate.number, candidate_score, current, production_score)),
         }
     )
 

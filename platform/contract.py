@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import io
 
-import mlflow
 import pandas as pd
 
 from mlplatform.appdb.datasets import DatasetVersion
+from mlplatform.model_registry import ModelRegistry, TrackedRun
 
 SCHEMA_PATH = "data_contract/input_schema.json"
 SAMPLE_PATH = "data_contract/sample_input.csv"
@@ -33,14 +33,13 @@ def sample_input(validation: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFr
     return validation[dataset.features].head(SAMPLE_ROWS)
 
 
-def log_contract(dataset: DatasetVersion, validation: pd.DataFrame, validation_metrics: dict) -> None:
-    """Log the three contract artifacts to the active MLflow run."""
-    mlflow.log_dict(input_schema(dataset), SCHEMA_PATH)
-    mlflow.log_text(sample_input(validation, dataset).to_csv(index=False), SAMPLE_PATH)
-    mlflow.log_dict(validation_metrics, METRICS_PATH)
+def log_contract(run: TrackedRun, dataset: DatasetVersion, validation: pd.DataFrame, validation_metrics: dict) -> None:
+    """Log the three contract artifacts to the run."""
+    run.log_dict(input_schema(dataset), SCHEMA_PATH)
+    run.log_text(sample_input(validation, dataset).to_csv(index=False), SAMPLE_PATH)
+    run.log_dict(validation_metrics, METRICS_PATH)
 
 
-def load_sample_input(run_id: str) -> pd.DataFrame:
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{SAMPLE_PATH}")
-    return pd.read_csv(io.StringIO(text))
+def load_sample_input(registry: ModelRegistry, run_id: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(registry.load_text(run_id, SAMPLE_PATH)))
 

@@ -1,34 +1,59 @@
-"""Dagster's instance configuration for the platform's home: SQLite by default, PostgreSQL when asked for.
+"""Dagster's instance for the platform's home, prepared when a command runs (never at import).
 
-With ``DAGSTER_POSTGRES_URL`` set, ``$DAGSTER_HOME/dagster.yaml`` points run, event-log and schedule storage at
-that PostgreSQL (dagster-postgres), so ``dagster dev``, the daemon and ``mlplatform demo`` all record there.
-A ``dagster.yaml`` the platform did not write is never touched.
+``$DAGSTER_HOME/dagster.yaml`` is written by the platform: SQLite storage by default, PostgreSQL (dagster-postgres)
+when ``DAGSTER_POSTGRES_URL`` is set, and in both cases a run queue that lets one serving run per model@alias run at
+a time. The URL itself is never written: the file names the variable, and the platform's processes get it in their
+environment. A ``dagster.yaml`` the platform did not write is never touched.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from mlplatform.settings import Settings
+
 MARKER = "# Written by mlplatform"
-POSTGRES_INSTANCE = f"""{MARKER} because DAGSTER_POSTGRES_URL is set; deleted again when it is unset.
-storage:
+RUN_QUEUE = """concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: mlplatform/server  # one serving run per model@alias at a time (sensors/alias_sensor.py)
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+POSTGRES_STORAGE = """storage:
   postgres:
     postgres_url:
       env: DAGSTER_POSTGRES_URL
 """
 
 
-def ensure_instance_config(dagster_home: Path) -> None:
-    config = dagster_home / "dagster.yaml"
-    ours = config.exists() and config.read_text().startswith(MARKER)
-    url = os.environ.get("DAGSTER_POSTGRES_URL")
-    if url:
-        # dagster-postgres sends psycopg2-style parameters (NOTIFY ... %(id)s), which psycopg 3 rejects, and
-        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3: name the driver.
-        os.environ["DAGSTER_POSTGRES_URL"] = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
-        if not config.exists() or ours:
-            config.write_text(POSTGRES_INSTANCE)
-    elif ours:
-        config.unlink()
+def instance_yaml(settings: Settings) -> str:
+    storage = POSTGRES_STORAGE if settings.dagster_postgres_url else ""
+    return f"{MARKER}; rewritten from the settings by every platform command.\n{storage}{RUN_QUEUE}telemetry:\n  enabled: false\n"
+
+
+def prepare(settings: Settings) -> Path:
+    """Create the home and Dagster's folder, and write the platform's ``dagster.yaml``; returns ``DAGSTER_HOME``."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text().startswith(MARKER):
+        wanted = instance_yaml(settings)
+        if not config.exists() or config.read_text() != wanted:
+            temporary = config.with_suffix(".tmp")
+            temporary.write_text(wanted)
+            temporary.replace(config)
+    return home
+
+
+def instance(settings: Settings) -> DagsterInstance:
+    """The Dagster instance of the settings' home, in this process (the URL is passed in, not read from the
+    environment, so ``Settings.load(home)`` works whatever this process's environment says)."""
+    home = prepare(settings)
+    overrides = {"storage": {"postgres": {"postgres_url": settings.dagster_postgres_url}}} if settings.dagster_postgres_url else None
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))

@@ -12,30 +12,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from mlplatform.dagster_home import prepare
+from mlplatform.serving.processes import BIN, spawn, stop_group
+from mlplatform.settings import Settings
+
 _SIGINT_DEFAULT_EXEC = (
     "import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"
 )
 
 
-def start_dagster_dev(cwd: Path, port: int, log: Path, env: dict) -> subprocess.Popen:
-    """``env`` is the whole environment of the process (this venv's bin is put first on its PATH)."""
-    environment = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
-    if environment.get("DAGSTER_HOME"):
-        Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+def start_dagster_dev(cwd: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``env`` is the whole environment of the process (this venv's bin is put first on its PATH); the platform's
+    home it names is prepared (``dagster.yaml``) before Dagster starts."""
+    prepare(Settings.from_mapping(env))
     command = [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, str(BIN / "dagster"), "dev", "-w", "workspace.yaml",
                "-h", "127.0.0.1", "-p", str(port)]
-    with open(log, "wb") as out:
-        return subprocess.Popen(command, cwd=cwd, env=environment, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    return spawn(command, log, {**env, "PATH": f"{BIN}:{env.get('PATH', '')}"}, cwd=cwd)
 
 
-def stop_group(process: subprocess.Popen, timeout_s: float = 30) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def stop_dagster_dev(process: subprocess.Popen, timeout_s: float = 30) -> None:
+    stop_group(process.pid, signal.SIGINT, timeout_s)
+    process.wait()

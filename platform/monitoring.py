@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import mlflow
 import pandas as pd
 from sqlalchemy import Engine
 
-from mlplatform.appdb.datasets import DatasetVersion, read_rows
+from mlplatform.appdb.datasets import DatasetVersion
+from mlplatform.model_registry import TrackedRun
 from mlplatform.plots import drift_histograms, figure_png
 from mlplatform.quality.drift import feature_drift
-from mlplatform.quality.holdout import TrainedModel, score_on, training_rows
-from mlplatform.training.scoring import HIGHER_IS_BETTER, PRIMARY_METRIC
-from mlplatform.training.split import held_out
+from mlplatform.quality.holdout import TrainedModel, evaluate_held_out
+from mlplatform.training.scoring import HIGHER_IS_BETTER
 
 QUALITY_TOLERANCE = 0.05  # production may be this much (relative) worse than its own validation score
 DRIFT_TABLE_PATH = "monitoring/feature_drift.json"
@@ -46,45 +45,40 @@ class MonitoringReport:
 
 
 def build_report(engine: Engine, dataset: DatasetVersion, production: TrainedModel, candidate: TrainedModel | None) -> MonitoringReport:
-    frame = read_rows(engine, dataset)
-    production_train = training_rows(engine, production, (dataset, frame))
-    seen = [production_train] + ([training_rows(engine, candidate, (dataset, frame))] if candidate else [])
-    rows = held_out(frame, *seen)
-    if rows.empty:
-        raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that the models were not trained on")
-    metric = PRIMARY_METRIC[dataset.task_type]
-    production_score = score_on(production, rows, dataset, metric)
+    evaluation = evaluate_held_out(engine, dataset, [production] + ([candidate] if candidate else []))
+    production_score = evaluation.scores[0]
     if production_score is None:
         raise ValueError(f"production v{production.number} cannot score dataset {dataset.name} v{dataset.version}")
+    frame, production_train = evaluation.frame, evaluation.training[0]
     features = [f for f in production.dataset.features if f in frame.columns]
     return MonitoringReport(
         dataset=dataset,
-        metric=metric,
+        metric=evaluation.metric,
         production=production,
         candidate=candidate,
         production_score=production_score,
-        candidate_score=score_on(candidate, rows, dataset, metric) if candidate else None,
+        candidate_score=evaluation.scores[1] if candidate else None,
         production_validation_score=float(production.version.tags["metric_value"]),
-        held_out_rows=len(rows),
+        held_out_rows=evaluation.held_out_rows,
         drift=feature_drift(production_train, frame, features),
         reference=production_train,
         current=frame,
     )
 
 
-def log_report(report: MonitoringReport) -> bytes:
-    """Log to the active MLflow run: scores, PSI per feature, the drift table and the drift histograms.
+def log_report(run: TrackedRun, report: MonitoringReport) -> bytes:
+    """Log to the run: scores, PSI per feature, the drift table and the drift histograms.
 
     Returns the histograms as PNG bytes, the same picture the run has at ``DRIFT_PLOT_PATH``.
     """
-    mlflow.log_metrics({"held_out_rows": report.held_out_rows, f"production_{report.metric}": report.production_score})
+    scores = {f"production_{report.metric}": report.production_score}
     if report.candidate_score is not None:
-        mlflow.log_metric(f"candidate_{report.metric}", report.candidate_score)
-    mlflow.log_metrics({f"psi.{r.feature}": r.psi for r in report.drift.itertuples()})
-    mlflow.log_metric("drifted_features", len(report.drifted_features))
-    mlflow.log_table(report.drift, DRIFT_TABLE_PATH)
+        scores[f"candidate_{report.metric}"] = report.candidate_score
+    run.log_metrics({**scores, "held_out_rows": report.held_out_rows, "drifted_features": len(report.drifted_features),
+                     **{f"psi.{r.feature}": r.psi for r in report.drift.itertuples()}})
+    run.log_table(report.drift, DRIFT_TABLE_PATH)
     figure = drift_histograms(report.reference, report.current, report.drift)
-    mlflow.log_figure(figure, DRIFT_PLOT_PATH)
+    run.log_figure(figure, DRIFT_PLOT_PATH)
     return figure_png(figure)
 
 

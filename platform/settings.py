@@ -1,92 +1,124 @@
-"""Environment -> settings. Every variable keeps the old stack's name; unset means the embedded default.
+"""Environment -> one typed settings object. Every variable keeps the old stack's name; unset means the embedded
+default under ``MLPLATFORM_HOME`` (default ``./.mlplatform``): SQLite app-db, MLflow with a SQLite store and a local
+artifact folder, and ``DAGSTER_HOME`` with SQLite storage.
 
-The embedded default lives under ``MLPLATFORM_HOME`` (default ``./.mlplatform``): SQLite app-db, MLflow with a
-SQLite backend store and a local artifact folder, and ``DAGSTER_HOME`` with SQLite storage. ``apply_embedded_defaults``
-writes the resolved values back into ``os.environ`` so that Dagster's ``EnvVar``s, child processes (run workers,
-``mlflow models serve``) and the Dagster UI all see one consistent configuration.
+Reading the settings changes nothing: no environment writes, no folders, no files. Whatever needs the home on disk
+prepares it when it runs (``mlplatform.dagster_home.prepare``), and child processes get ``child_environment()``.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Literal
 
-from mlplatform.dagster_home import ensure_instance_config
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = ".mlplatform"
 
 
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    app_db_uri: str
-    mlflow_tracking_uri: str
-    mlflow_artifact_root: str
-    experiment_name: str
-    model_name_prefix: str
-    production_alias: str
-    candidate_alias: str
-    shadow_alias: str
-    serve_aliases: tuple[str, ...]
+def parse_aliases(value: str | tuple | list) -> tuple[str, ...]:
+    """``"Production, Test"`` -> ``("Production", "Test")``: comma-separated, exact case, blanks dropped."""
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
 
 
-def _embedded_values(home: Path) -> dict[str, str]:
-    return {
-        "APP_DB_URI": f"sqlite:///{home / 'app.db'}",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "MLPLATFORM_ARTIFACT_ROOT": str(home / "mlartifacts"),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "MLFLOW_EXPERIMENT_NAME": "mlplatform",
-        "MLFLOW_MODEL_NAME": "mlplatform",
-        "MLFLOW_MODEL_ALIAS": "Production",
-        "MLFLOW_CANDIDATE_ALIAS": "challenger",
-        "MLFLOW_SHADOW_ALIAS": "",  # e.g. "challenger": shadow inference beside production
-        "MLFLOW_SERVE_ALIASES": "Production",
-        "MLFLOW_SERVE_POLL_SECONDS": "5",
-        "MLPLATFORM_SERVING_BACKEND": "local",  # "docker" in the compose stack
-        "MLPLATFORM_IMAGE": "",  # the platform image (Docker backend: gateways and scoring servers)
-        "MLFLOW_SERVE_NETWORK": "",  # Docker network of the serving containers
-        # MLflow refuses to deserialize scikit-learn models (skops included) when this is false; the platform
-        # loads only its own registry's models, so it states the default explicitly rather than inheriting it.
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # progress bars in run logs and CLI output are noise
-    }
+def _variable(name: str, *, default, description: str):
+    return Field(default=default, validation_alias=AliasChoices(name), description=f"{name}: {description}")
+
+
+class Settings(BaseSettings):
+    """The platform's configuration: ``Settings()`` reads the environment, ``Settings.load(home)`` overrides the home."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")  # fields are read by their variable names only
+
+    home: Path = _variable("MLPLATFORM_HOME", default=Path(DEFAULT_HOME), description="the embedded default's folder")
+    app_db_uri: str = _variable("APP_DB_URI", default="", description="SQLAlchemy URL of app-db")
+    mlflow_tracking_uri: str = _variable("MLFLOW_TRACKING_URI", default="", description="tracking server or store")
+    artifact_root: str = _variable("MLPLATFORM_ARTIFACT_ROOT", default="", description="artifacts of a local store")
+    dagster_home: Path | None = _variable("DAGSTER_HOME", default=None, description="Dagster's instance folder")
+    dagster_postgres_url: str = _variable("DAGSTER_POSTGRES_URL", default="", description="Dagster's storage")
+    experiment_name: str = _variable("MLFLOW_EXPERIMENT_NAME", default="mlplatform", description="MLflow experiment")
+    model_name_prefix: str = _variable("MLFLOW_MODEL_NAME", default="mlplatform",
+                                       description="registered models are <prefix>_<dataset>")
+    production_alias: str = _variable("MLFLOW_MODEL_ALIAS", default="Production",
+                                      description="the alias batch inference and serving use")
+    candidate_alias: str = _variable("MLFLOW_CANDIDATE_ALIAS", default="challenger",
+                                     description="given to every newly trained best model")
+    shadow_alias: str = _variable("MLFLOW_SHADOW_ALIAS", default="",
+                                  description="predicts beside production in batch inference, role 'shadow'")
+    serve_aliases: Annotated[tuple[str, ...], NoDecode] = _variable(
+        "MLFLOW_SERVE_ALIASES", default=("Production",), description="aliases served, comma-separated, exact case")
+    serve_poll_seconds: int = _variable("MLFLOW_SERVE_POLL_SECONDS", default=5,
+                                        description="how often the alias sensor reads the registry")
+    serving_backend: Literal["local", "docker"] = _variable("MLPLATFORM_SERVING_BACKEND", default="local",
+                                                            description="'local' processes or 'docker' containers")
+    image: str = _variable("MLPLATFORM_IMAGE", default="", description="the platform image (Docker backend)")
+    serve_network: str = _variable("MLFLOW_SERVE_NETWORK", default="",
+                                   description="Docker network of the serving containers")
+    scheduler: Literal["dagster", "airflow"] = _variable(
+        "MLPLATFORM_SCHEDULER", default="dagster",
+        description="who runs the four jobs on their schedules; the other side only triggers on demand")
+
+    @classmethod
+    def load(cls, home: str | Path | None = None) -> Settings:
+        """From this process's environment, with ``home`` (when given) as ``MLPLATFORM_HOME``."""
+        return cls(MLPLATFORM_HOME=home) if home else cls()
+
+    @classmethod
+    def from_mapping(cls, environ: Mapping[str, str]) -> Settings:
+        """From ``environ`` alone, not this process's environment: a child's or a test's configuration."""
+        return cls.model_validate({name: value for name, value in environ.items() if name in platform_variables()})
+
+    @field_validator("serve_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value):
+        return parse_aliases(value)
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        home = self.home.expanduser().resolve()
+        filled = {
+            "home": home,
+            "app_db_uri": self.app_db_uri or f"sqlite:///{home / 'app.db'}",
+            "mlflow_tracking_uri": self.mlflow_tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
+            "artifact_root": self.artifact_root or str(home / "mlartifacts"),
+            "dagster_home": (self.dagster_home or home / "dagster").expanduser().resolve(),
+            # dagster-postgres sends psycopg2-style parameters, and SQLAlchemy 2.1 maps a bare postgresql:// to
+            # psycopg 3: name the driver.
+            "dagster_postgres_url": re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", self.dagster_postgres_url),
+        }
+        for name, value in filled.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    def child_environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``base`` (e.g. a minimal PATH/HOME) plus every platform variable, resolved: what a child process of the
+        platform (``dagster dev``, a run worker) needs to see the same configuration as this process."""
+        values = {
+            "MLPLATFORM_HOME": str(self.home),
+            "APP_DB_URI": self.app_db_uri,
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            "MLPLATFORM_ARTIFACT_ROOT": self.artifact_root,
+            "DAGSTER_HOME": str(self.dagster_home),
+            "DAGSTER_POSTGRES_URL": self.dagster_postgres_url,
+            "MLFLOW_EXPERIMENT_NAME": self.experiment_name,
+            "MLFLOW_MODEL_NAME": self.model_name_prefix,
+            "MLFLOW_MODEL_ALIAS": self.production_alias,
+            "MLFLOW_CANDIDATE_ALIAS": self.candidate_alias,
+            "MLFLOW_SHADOW_ALIAS": self.shadow_alias,
+            "MLFLOW_SERVE_ALIASES": ",".join(self.serve_aliases),
+            "MLFLOW_SERVE_POLL_SECONDS": str(self.serve_poll_seconds),
+            "MLPLATFORM_SERVING_BACKEND": self.serving_backend,
+            "MLPLATFORM_IMAGE": self.image,
+            "MLFLOW_SERVE_NETWORK": self.serve_network,
+            "MLPLATFORM_SCHEDULER": self.scheduler,
+        }
+        return {**(base or {}), **{name: value for name, value in values.items() if value}}
 
 
 def platform_variables() -> tuple[str, ...]:
-    """Every variable the platform reads or fills in (for tools that need a clean environment)."""
-    return ("MLPLATFORM_HOME", "DAGSTER_POSTGRES_URL", "MLPLATFORM_DAGSTER_SCHEDULES", *_embedded_values(Path()))
-
-
-_filled: dict[str, str] = {}  # what this process filled in; a value the user set (anything else) always wins
-
-
-def apply_embedded_defaults(home: str | os.PathLike | None = None) -> Settings:
-    """Resolve ``MLPLATFORM_HOME`` (``home`` wins) and fill every unset variable with its embedded default."""
-    resolved = Path(home or os.environ.get("MLPLATFORM_HOME") or DEFAULT_HOME).expanduser().resolve()
-    os.environ["MLPLATFORM_HOME"] = str(resolved)
-    for name, value in _embedded_values(resolved).items():
-        if name not in os.environ or os.environ[name] == _filled.get(name):
-            os.environ[name] = _filled[name] = value
-    resolved.mkdir(parents=True, exist_ok=True)
-    dagster_home = Path(os.environ["DAGSTER_HOME"])
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    ensure_instance_config(dagster_home)
-    return current_settings()
-
-
-def current_settings() -> Settings:
-    env = os.environ
-    return Settings(
-        home=Path(env["MLPLATFORM_HOME"]),
-        app_db_uri=env["APP_DB_URI"],
-        mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"],
-        mlflow_artifact_root=env["MLPLATFORM_ARTIFACT_ROOT"],
-        experiment_name=env["MLFLOW_EXPERIMENT_NAME"],
-        model_name_prefix=env["MLFLOW_MODEL_NAME"],
-        production_alias=env["MLFLOW_MODEL_ALIAS"],
-        candidate_alias=env["MLFLOW_CANDIDATE_ALIAS"],
-        shadow_alias=env["MLFLOW_SHADOW_ALIAS"],
-        serve_aliases=tuple(a.strip() for a in env["MLFLOW_SERVE_ALIASES"].split(",") if a.strip()),
-    )
+    """Every variable the settings read (for tools and tests that need an environment without them)."""
+    return tuple(field.validation_alias.choices[0] for field in Settings.model_fields.values())

@@ -1,27 +1,82 @@
 """alias_sensor: watches MLflow aliases and decides which model@alias servers need a serving run.
 
-It only decides: its cursor is the ``{model: {alias: version}}`` map it last handed off, every change becomes a
-RunRequest with a unique run_key, and an expected server that is gone or unhealthy gets a repair request. MLflow
-being unreachable is a skipped tick (the cursor stays), never a crash.
+It only decides. Its cursor is the ``{model: {alias: version}}`` map it last handed off and a change counter; every
+change becomes a RunRequest keyed by that change, and an expected server that is gone or unhealthy gets a repair
+request keyed by what was observed (the server's recorded processes) and the backoff window, so two daemons looking
+at the same state ask for the same run and a failing repair is retried once per window, not once per tick. Runs for
+one server never overlap: the run queue limits the ``mlplatform/server`` tag to one run per value (dagster.yaml).
+MLflow being unreachable is a skipped tick (the cursor stays), never a crash.
 """
 
+from __future__ import annotations
+
 import json
-import os
 import time
 
-from dagster import DefaultSensorStatus, RunRequest, RunsFilter, SensorEvaluationContext, SensorResult, SkipReason, sensor
-from dagster import DagsterRunStatus
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
 from mlplatform.sensors.serving_job import serving_job
 from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.naming import server_name
-from mlplatform.serving.reconcile import healthy
+from mlplatform.serving.reconcile import health
+from mlplatform.serving.state import ServerRecord
 
 SERVER_TAG = "mlplatform/server"
 REPAIR_BACKOFF_S = 60
+
+
+def alias_sensor(poll_seconds: int):
+    @sensor(
+        name="alias_sensor",
+        job=serving_job,
+        minimum_interval_seconds=poll_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Serves every model@alias in MLFLOW_SERVE_ALIASES: starts, switches, stops and repairs servers.",
+    )
+    def _alias_sensor(context: SensorEvaluationContext, mlflow: MlflowTracking, serving: ServingResource):
+        try:
+            desired = desired_servers(mlflow.registry(), serving.serve_aliases)
+        except Exception as exc:  # noqa: BLE001 - any failure to read the registry skips the tick, nothing is lost
+            return SkipReason(f"MLflow registry not readable ({type(exc).__name__}), will retry on the next tick")
+        cursor = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
+        seq, requests = cursor["seq"], []
+        changed = changes(cursor["served"], desired)
+        for model, alias, old, new in changed:
+            seq += 1
+            requests.append(_request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed"))
+        moved = {(model, alias) for model, alias, _, _ in changed}
+        requests += repairs(serving, desired, moved, int(time.time() // REPAIR_BACKOFF_S))
+        return SensorResult(run_requests=requests, cursor=json.dumps({"seq": seq, "served": desired}))
+
+    return _alias_sensor
+
+
+def repairs(serving: ServingResource, desired: dict, moved: set, window: int) -> list[RunRequest]:
+    """A repair request for every served model@alias whose server is missing, unhealthy or on another version."""
+    backend = serving.open()
+    records = backend.state.read()
+    wanted = [(model, alias, version) for model, held in desired.items() for alias, version in held.items()
+              if (model, alias) not in moved]
+    probed = health(backend, [r for m, a, _ in wanted if (r := records.get(server_name(m, a))) is not None])
+    requests = []
+    for model, alias, version in wanted:
+        name = server_name(model, alias)
+        record = records.get(name)
+        if record and record.upstream and record.upstream.version == version and probed.get(name):
+            continue
+        reason = "server missing" if record is None else "server unhealthy or on another version"
+        requests.append(_request(model, alias, version, version, f"repair:{name}:v{version}:{_observed(record)}@{window}",
+                                 reason))
+    return requests
+
+
+def _observed(record: ServerRecord | None) -> str:
+    """What was seen of the server: its gateway and upstream handles (pids or containers), or that it is missing."""
+    if record is None:
+        return "missing"
+    return f"{record.gateway}/{record.upstream.handle if record.upstream else 'none'}"
 
 
 def _request(model: str, alias: str, version: int | None, seen_from: int | None, run_key: str, reason: str) -> RunRequest:
@@ -31,53 +86,3 @@ def _request(model: str, alias: str, version: int | None, seen_from: int | None,
         run_config={"ops": {"reconcile_server": {"config": config}}},
         tags={SERVER_TAG: server_name(model, alias), "mlplatform/version": str(version or "none")},
     )
-
-
-@sensor(
-    job=serving_job,
-    minimum_interval_seconds=int(os.environ.get("MLFLOW_SERVE_POLL_SECONDS", "5")),
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Serves every model@alias in MLFLOW_SERVE_ALIASES: starts, switches, stops and repairs servers.",
-)
-def alias_sensor(context: SensorEvaluationContext, mlflow: MlflowTracking, serving: ServingResource):
-    try:
-        desired = desired_servers(mlflow.client(), serving.serve_aliases)
-    except Exception as exc:  # noqa: BLE001 - any failure to read the registry skips the tick, nothing is lost
-        return SkipReason(f"MLflow registry at {mlflow.tracking_uri} not readable, will retry: {exc}")
-    cursor = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
-    seq, requests = cursor["seq"], []
-    changed = changes(cursor["served"], desired)
-    for model, alias, old, new in changed:
-        seq += 1
-        requests.append(_request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed"))
-    requests += _repairs(context, serving, desired, {(model, alias) for model, alias, _, _ in changed})
-    return SensorResult(run_requests=requests, cursor=json.dumps({"seq": seq, "served": desired}))
-
-
-def _recently_handled(context: SensorEvaluationContext, name: str) -> bool:
-    """A serving run for this server is under way, or failed less than REPAIR_BACKOFF_S ago (no retry storm)."""
-    [latest] = context.instance.get_run_records(
-        filters=RunsFilter(job_name=serving_job.name, tags={SERVER_TAG: name}), limit=1
-    ) or [None]
-    if latest is None:
-        return False
-    if latest.dagster_run.status in IN_PROGRESS_RUN_STATUSES:
-        return True
-    ended = latest.end_time or 0
-    return latest.dagster_run.status == DagsterRunStatus.FAILURE and time.time() - ended < REPAIR_BACKOFF_S
-
-
-def _repairs(context: SensorEvaluationContext, serving: ServingResource, desired: dict, changed: set) -> list[RunRequest]:
-    backend = serving.open()
-    records = backend.state.read()
-    repairs = []
-    for model, held in desired.items():
-        for alias, version in held.items():
-            name = server_name(model, alias)
-            record = records.get(name)
-            if (model, alias) in changed or (record and record.upstream and record.upstream.version == version and healthy(backend, record)):
-                continue
-            if not _recently_handled(context, name):
-                reason = "server missing" if record is None else "server unhealthy or on another version"
-                repairs.append(_request(model, alias, version, version, f"repair:{name}:v{version}:{time.time_ns()}", reason))
-    return repairs

@@ -22,8 +22,8 @@ def reconcile_server(
     context: OpExecutionContext, config: ServeTarget, mlflow: MlflowTracking, app_db: AppDatabase, serving: ServingResource
 ) -> None:
     try:
-        outcome = roll_out(mlflow, app_db.engine, serving.open(), config.model, config.alias, config.version or None,
-                           config.seen_from or None, f"dagster run {context.run_id}")
+        outcome = roll_out(mlflow.registry(), app_db.engine, serving.open(), config.model, config.alias,
+                           config.version or None, config.seen_from or None, f"dagster run {context.run_id}")
     except RolloutFailed as exc:
         raise Failure(str(exc), allow_retries=False) from None
     context.log.info(f"{outcome.name}: {outcome.action} (version {outcome.version}, {outcome.address}); {config.reason}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from mlplatform.serving.local_process import free_port
+from mlplatform.serving.processes import free_port
 
 MACHINE_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 

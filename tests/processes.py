@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlplatform.dagster_process import start_dagster_dev, stop_group
-from mlplatform.serving.local_process import free_port
+from mlplatform.dagster_process import start_dagster_dev, stop_dagster_dev
+from mlplatform.serving.processes import BIN, free_port, stop_group
 from mlplatform.settings import platform_variables
-
-BIN = Path(sys.executable).parent
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
@@ -33,7 +30,8 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: flo
 
 
 def stop(process: subprocess.Popen) -> None:
-    stop_group(process)
+    stop_group(process.pid)
+    process.wait()
 
 
 @contextmanager
@@ -48,7 +46,7 @@ def dagster_dev(cwd: Path, log: Path, env: dict | None = None):
         wait_for_http(f"{url}/server_info", process, log)
         yield url
     finally:
-        stop(process)
+        stop_dagster_dev(process)
 
 
 def graphql(url: str, query: str) -> dict:

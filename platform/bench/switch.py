@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 
 from mlplatform.aliases import move_alias
-from mlplatform.appdb.engine import engine_for
-from mlplatform.dagster_process import BIN, start_dagster_dev, stop_group
-from mlplatform.resources.mlflow_tracking import MlflowTracking
-from mlplatform.serving.local_process import LocalModelServer, free_port
-from mlplatform.settings import apply_embedded_defaults
+from mlplatform.dagster_process import start_dagster_dev, stop_dagster_dev
+from mlplatform.resources.build import build_resources
+from mlplatform.serving.processes import BIN, free_port
+from mlplatform.settings import Settings, platform_variables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
@@ -76,15 +75,15 @@ def _latency(address: str, body: bytes) -> dict:
 
 def bench_switch(switches: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="mlplatform-bench-switch-") as folder:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "APP_DB", "DAGSTER", "MLPLATFORM"))},
-               "MLPLATFORM_HOME": str(Path(folder) / "home"), "DAGSTER_HOME": str(Path(folder) / "dagster")}
+        settings = Settings.from_mapping({"MLPLATFORM_HOME": str(Path(folder) / "home")})
+        env = settings.child_environment({k: v for k, v in os.environ.items() if k not in platform_variables()})
         _cli(env, "demo", "--json")
         _cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
         dagster = start_dagster_dev(REPO_ROOT, free_port(), Path(folder) / "dagster-dev.log", env)
         try:
-            return _measure(env, switches, Path(folder))
+            return _measure(env, settings, switches)
         finally:
-            stop_group(dagster)
+            stop_dagster_dev(dagster)
             _cli(env, "serve", "down")
 
 
@@ -102,13 +101,13 @@ def _wait_served(env: dict, version: int, timeout_s: float) -> dict:
     raise RuntimeError(f"Production v{version} was not served within {timeout_s:.0f} s")
 
 
-def _measure(env: dict, switches: int, folder: Path) -> dict:
+def _measure(env: dict, settings: Settings, switches: int) -> dict:
     import pandas as pd
 
     server = _wait_served(env, 1, timeout_s=600)  # dagster dev starts, the sensor ticks, the first server loads
-    settings = apply_embedded_defaults(env["MLPLATFORM_HOME"])  # this process now reads the bench home's stores
-    tracking, engine = MlflowTracking.from_settings(settings), engine_for(settings.app_db_uri)
-    sample = pd.read_csv(next((Path(env["MLPLATFORM_HOME"]) / "mlartifacts").rglob("sample_input.csv")))
+    resources = build_resources(settings, environ={})
+    registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
+    sample = pd.read_csv(next((settings.home / "mlartifacts").rglob("sample_input.csv")))
     body = json.dumps({"dataframe_split": json.loads(sample.head(1).to_json(orient="split", index=False))}).encode()
     client = Client(server["url"], body)
     client.start()
@@ -116,7 +115,7 @@ def _measure(env: dict, switches: int, folder: Path) -> dict:
     for _ in range(switches):
         version = 2 if version == 1 else 1
         moved = time.monotonic()
-        move_alias(tracking, engine, MODEL, "Production", version, "bench switch", "switch under load")
+        move_alias(registry, engine, MODEL, "Production", version, "bench switch", "switch under load")
         deadline = moved + SWITCH_TIMEOUT_S
         while time.monotonic() < deadline and not any(t > moved and v == str(version) for t, v in client.answers[-200:]):
             time.sleep(0.05)
@@ -128,9 +127,13 @@ def _measure(env: dict, switches: int, folder: Path) -> dict:
     client.stopping.set()
     client.join()
     failed = [v for _, v in client.answers if v not in ("1", "2")]
-    with LocalModelServer(f"models:/{MODEL}/{version}", folder / "bare.log") as bare:
-        bare.wait_ready()
-        overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare.url, body)}
+    backend = resources["serving"].open()
+    bare = backend.start_upstream("bench-bare", MODEL, "Production", version, f"models:/{MODEL}/{version}")
+    try:
+        backend.wait_upstream(bare, f"bare mlflow models serve of {MODEL} v{version}")
+        overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare.address, body)}
+    finally:
+        backend.stop_upstream(bare)
     overhead["p50_overhead_ms"] = round(overhead["gateway"]["p50_ms"] - overhead["bare_mlflow_serve"]["p50_ms"], 3)
     return {
         "switches": switches,

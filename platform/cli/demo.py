@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pandas as pd
 
-from mlplatform.settings import apply_embedded_defaults
+from mlplatform.settings import Settings
 
 STEPS = ("load", "train", "predict", "monitor", "serve")
 QUIET = "WARNING"  # the demo shows its own progress; every run's full log is in the Dagster UI
@@ -30,19 +28,17 @@ class Progress:
         print(f"      done in {self.seconds[key]:.1f} s", file=sys.stderr, flush=True)
 
 
-def run_demo(home: str | None, dataset: str, target: str | None) -> dict:
+def run_demo(home: str | None, dataset: str, target: str | None, keep_serving: bool = False) -> dict:
     started = time.perf_counter()
-    settings = apply_embedded_defaults(home)
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the summary (or JSON)
-    # Imported only now: the definitions read the environment that apply_embedded_defaults just completed.
-    from dagster import DagsterInstance
-
+    settings = Settings.load(home)
+    from mlplatform import dagster_home
     from mlplatform.datasets.sources import read_source
-    from mlplatform.definitions import defs
+    from mlplatform.definitions import build_definitions
     from mlplatform.runner import materialization_metadata, run_job
 
     name = read_source(dataset, target).name  # validates the source before anything runs
-    instance = DagsterInstance.get()
+    instance = dagster_home.instance(settings)
+    defs = build_definitions(settings, environ={})
     progress = Progress()
     load_config = {"ops": {"raw_dataset": {"config": {"source": dataset, "target": target or ""}}}}
     with progress.step("load", f"load dataset {name} into app-db"):
@@ -56,7 +52,7 @@ def run_demo(home: str | None, dataset: str, target: str | None) -> dict:
     with progress.step("monitor", "monitoring report: held-out scores and drift"):
         monitored = materialization_metadata(run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report")
     with progress.step("serve", f"serve {gate['model_name']}@{settings.production_alias} and check /invocations"):
-        serving = _serve_and_check(settings, gate["model_name"], predicted["batch_id"])
+        serving = _serve_and_check(defs, gate["model_name"], predicted["batch_id"], keep_serving)
 
     production_score = gate["candidate_score"] if gate["promoted"] else gate["previous_production_score"]
     return {
@@ -84,30 +80,35 @@ def run_demo(home: str | None, dataset: str, target: str | None) -> dict:
     }
 
 
-def _serve_and_check(settings, model_name: str, batch: str) -> dict:
-    from mlplatform.appdb.engine import engine_for
+def _serve_and_check(defs, model_name: str, batch: str, keep_serving: bool) -> dict:
+    """Serve the production version the way the alias sensor's runs do (scoring server behind the model@alias
+    gateway), send it the model's sample input, and compare the answers with the batch predictions."""
     from mlplatform.appdb.predictions import read_batch
     from mlplatform.contract import load_sample_input
-    from mlplatform.resources.mlflow_tracking import MlflowTracking
-    from mlplatform.serving.local_process import LocalModelServer
+    from mlplatform.serving.reconcile import stop
+    from mlplatform.serving.rollout import roll_out
+    from mlplatform.serving.scoring_client import invoke
 
-    tracking = MlflowTracking.from_settings(settings)
-    version = tracking.require_alias(model_name, settings.production_alias)
-    sample = load_sample_input(version.run_id)
-    log = Path(settings.home) / "serving" / f"demo-{model_name}.log"
-    with LocalModelServer(f"models:/{model_name}@{settings.production_alias}", log) as server:
-        server.wait_ready()
-        answers = server.invoke(sample)
-        url = server.url
-    engine = engine_for(settings.app_db_uri)
+    resources = defs.resources
+    registry, engine, backend = resources["mlflow"].registry(), resources["app_db"].engine, resources["serving"].open()
+    alias = registry.aliases.production
+    version = registry.require_alias(model_name, alias)
+    served = roll_out(registry, engine, backend, model_name, alias, int(version.version), None, "mlplatform demo")
+    try:
+        sample = load_sample_input(registry, version.run_id)
+        answers = invoke(served.address, sample)
+    finally:
+        if not keep_serving:
+            stop(backend, model_name, alias)
     expected = _batch_answers(engine, read_batch(engine, batch), sample)
     return {
-        "url": url,
+        "url": served.address,
         "model": model_name,
-        "alias": settings.production_alias,
+        "alias": alias,
         "version": int(version.version),
         "rows_sent": len(sample),
         "invocation_ok": _same_answers(answers, expected),
+        "still_serving": keep_serving,
     }
 
 

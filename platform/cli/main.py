@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="iris", help="iris, wine, breast_cancer, diabetes, or a CSV path")
     demo.add_argument("--target", help="target column (required for a CSV file)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    demo.add_argument("--keep-serving", action="store_true",
+                      help="leave the model served afterwards (`mlplatform serve down` stops it)")
     server = commands.add_parser("tracking-server", help="MLflow tracking server on PostgreSQL with S3 artifacts")
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5000)
@@ -60,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         from mlplatform.cli.demo import run_demo
         from mlplatform.datasets.sources import DatasetError
         from mlplatform.runner import JobFailed
-        from mlplatform.serving.local_process import ServerError
+        from mlplatform.serving.rollout import RolloutFailed
+        from mlplatform.serving.scoring_client import ServerError
 
         try:
-            summary = run_demo(args.home, args.dataset, args.target)
-        except (DatasetError, JobFailed, ServerError) as exc:
+            summary = run_demo(args.home, args.dataset, args.target, args.keep_serving)
+        except (DatasetError, JobFailed, ServerError, RolloutFailed) as exc:
             print(f"mlplatform demo: {exc}", file=sys.stderr)
             return 1
         print(json.dumps(summary, indent=2, default=str) if args.json else render_summary(summary))
@@ -90,9 +93,9 @@ def _serving_command(args) -> int:
     from mlflow.exceptions import MlflowException
 
     from mlplatform.cli.serving_commands import alias_command, serve_command
-    from mlplatform.settings import apply_embedded_defaults
+    from mlplatform.settings import Settings
 
-    settings = apply_embedded_defaults()
+    settings = Settings()
     if args.command == "alias" and getattr(args, "alias", None) is None:
         args.alias = settings.production_alias
     try:
@@ -104,7 +107,7 @@ def _serving_command(args) -> int:
 
 
 def _bench(args) -> dict:
-    from mlplatform.settings import apply_embedded_defaults
+    from mlplatform.settings import Settings
 
     if args.target == "demo":
         from mlplatform.bench.demo import bench_demo
@@ -116,7 +119,7 @@ def _bench(args) -> dict:
         return bench_switch(args.switches)
     from mlplatform.bench.inference import bench_inference
 
-    return bench_inference(apply_embedded_defaults().app_db_uri, args.rows, only_platform=args.only == "platform")
+    return bench_inference(Settings().app_db_uri, args.rows, only_platform=args.only == "platform")
 
 
 if __name__ == "__main__":

@@ -7,28 +7,17 @@ import json
 
 from mlplatform.aliases import move_alias
 from mlplatform.appdb.alias_history import history, previous_version
-from mlplatform.appdb.engine import engine_for
-from mlplatform.resources.mlflow_tracking import MlflowTracking
-from mlplatform.resources.serving import ServingResource
-from mlplatform.serving.desired import desired_servers
-from mlplatform.serving.reconcile import healthy, stop_all
-from mlplatform.serving.rollout import RolloutFailed, roll_out
+from mlplatform.resources.build import build_resources
+from mlplatform.serving.reconcile import health, stop_all
+from mlplatform.serving.rollout import RolloutFailed, reconcile_all
 from mlplatform.settings import Settings
 
 ACTOR = f"cli:{getpass.getuser()}"
 
 
-def _serving(settings: Settings) -> ServingResource:
-    import os
-
-    return ServingResource(home=str(settings.home), backend=os.environ["MLPLATFORM_SERVING_BACKEND"],
-                           aliases=",".join(settings.serve_aliases), docker_image=os.environ["MLPLATFORM_IMAGE"],
-                           docker_network=os.environ["MLFLOW_SERVE_NETWORK"])
-
-
 def alias_command(settings: Settings, args) -> tuple[int, str]:
-    tracking, engine = MlflowTracking.from_settings(settings), engine_for(settings.app_db_uri)
-    tracking.activate()
+    resources = build_resources(settings, environ={})
+    registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
     if args.alias_command == "history":
         changes = history(engine, args.model)
         if args.json:
@@ -37,43 +26,37 @@ def alias_command(settings: Settings, args) -> tuple[int, str]:
                  for c in changes]
         return 0, "\n".join(lines) or f"no alias changes recorded for {args.model}"
     if args.alias_command == "set":
-        before = move_alias(tracking, engine, args.model, args.alias, args.version, ACTOR, "set by hand")
+        before = move_alias(registry, engine, args.model, args.alias, args.version, ACTOR, "set by hand")
         return 0, f"{args.model}@{args.alias}: v{before} -> v{args.version}"
-    current = tracking.require_alias(args.model, args.alias)
+    current = registry.require_alias(args.model, args.alias)
     previous = previous_version(engine, args.model, args.alias, int(current.version))
     if previous is None:
         return 1, f"{args.model}@{args.alias} (v{current.version}) has no earlier version in the alias history"
-    move_alias(tracking, engine, args.model, args.alias, previous, ACTOR, f"rollback from v{current.version}")
+    move_alias(registry, engine, args.model, args.alias, previous, ACTOR, f"rollback from v{current.version}")
     return 0, f"{args.model}@{args.alias}: v{current.version} -> v{previous} (rolled back)"
 
 
 def serve_command(settings: Settings, args) -> tuple[int, str]:
-    serving = _serving(settings)
+    resources = build_resources(settings, environ={})
+    serving = resources["serving"]
     backend = serving.open()
     if args.serve_command == "down":
         stopped = stop_all(backend)
         return 0, "\n".join(f"stopped {o.name}" for o in stopped) or "nothing was being served"
     if args.serve_command == "up":
-        tracking, engine = MlflowTracking.from_settings(settings), engine_for(settings.app_db_uri)
-        tracking.activate()
-        desired = desired_servers(tracking.client(), serving.serve_aliases)
-        lines, failed = [], False
-        for record in backend.state.read().values():  # servers whose model@alias is no longer wanted
-            if record.alias not in desired.get(record.model, {}):
-                desired.setdefault(record.model, {})[record.alias] = None
-        for model, held in sorted(desired.items()):
-            for alias, version in sorted(held.items()):
-                try:
-                    outcome = roll_out(tracking, engine, backend, model, alias, version, None, ACTOR)
-                    lines.append(f"{outcome.name}: {outcome.action} v{outcome.version} {outcome.address or ''}")
-                except RolloutFailed as exc:
-                    failed = True
-                    lines.append(f"{model}@{alias}: FAILED {exc}")
+        registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
+        results = reconcile_all(registry, engine, backend, serving.serve_aliases, ACTOR)
+        lines = [f"{model}@{alias}: FAILED {result}" if isinstance(result, RolloutFailed)
+                 else f"{result.name}: {result.action} v{result.version} {result.address or ''}"
+                 for model, alias, result in results]
+        failed = any(isinstance(result, RolloutFailed) for _, _, result in results)
         return (1 if failed else 0), "\n".join(lines) or "nothing to serve"
+    records = sorted(backend.state.read().values(), key=lambda r: r.name)
+    probed = health(backend, records)
     status = [
         {"model": r.model, "alias": r.alias, "version": r.upstream.version if r.upstream else None,
-         "url": r.address, "healthy": healthy(backend, r), "server": r.name}
-        for r in sorted(backend.state.read().values(), key=lambda r: r.name)
+         "url": r.address, "healthy": probed[r.name], "server": r.name}
+        for r in records
     ]
     if args.json:
         return 0, json.dumps(status, indent=2)

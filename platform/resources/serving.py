@@ -1,4 +1,7 @@
-"""Serving backends: local processes (the embedded default) or Docker containers (the compose stack)."""
+"""Serving as a Dagster resource: which aliases are served, and the backend that runs the servers.
+
+One subclass per backend; ``build_resources`` picks the one the settings name (``MLPLATFORM_SERVING_BACKEND``).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +9,38 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from mlplatform.serving.backend import ServingBackend
+from mlplatform.settings import parse_aliases
 
 
 class ServingResource(ConfigurableResource):
-    home: str = Field(description="MLPLATFORM_HOME: where the local backend records its servers.")
-    backend: str = Field(default="local", description="MLPLATFORM_SERVING_BACKEND: 'local' or 'docker'.")
+    home: str = Field(description="MLPLATFORM_HOME: where the servers of this home are recorded.")
     aliases: str = Field(default="Production", description="MLFLOW_SERVE_ALIASES, comma-separated, exact.")
-    docker_image: str = Field(default="", description="MLPLATFORM_IMAGE: image of the serving containers.")
-    docker_network: str = Field(default="", description="MLFLOW_SERVE_NETWORK: network of the serving containers.")
+    tracking_uri: str = Field(description="MLFLOW_TRACKING_URI, the only store the model servers are given.")
 
     @property
     def serve_aliases(self) -> tuple[str, ...]:
-        return tuple(a.strip() for a in self.aliases.split(",") if a.strip())
+        return parse_aliases(self.aliases)
 
     def open(self) -> ServingBackend:
-        if self.backend == "local":
-            from mlplatform.serving.local_backend import LocalProcessBackend
+        raise NotImplementedError
 
-            return LocalProcessBackend(self.home)
-        if self.backend == "docker":
-            from mlplatform.serving.docker_backend import DockerBackend
 
-            return DockerBackend(self.home, self.docker_image, self.docker_network)
-        raise ValueError(f"MLPLATFORM_SERVING_BACKEND must be 'local' or 'docker', got {self.backend!r}")
+class LocalServing(ServingResource):
+    """Model servers and gateways as local processes on loopback (the embedded default)."""
+
+    def open(self) -> ServingBackend:
+        from mlplatform.serving.local_backend import LocalProcessBackend
+
+        return LocalProcessBackend(self.home, self.tracking_uri)
+
+
+class DockerServing(ServingResource):
+    """Model servers and gateways as containers on the stack's network (the compose stack)."""
+
+    image: str = Field(description="MLPLATFORM_IMAGE: image of the serving containers.")
+    network: str = Field(description="MLFLOW_SERVE_NETWORK: network of the serving containers.")
+
+    def open(self) -> ServingBackend:
+        from mlplatform.serving.docker_backend import DockerBackend
+
+        return DockerBackend(self.home, self.tracking_uri, self.image, self.network)

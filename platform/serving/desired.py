@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from mlflow.tracking import MlflowClient
-
-PAGE_SIZE = 100
+from mlplatform.model_registry import ModelRegistry
 
 
-def desired_servers(client: MlflowClient, aliases: tuple[str, ...]) -> dict[str, dict[str, int]]:
+def desired_servers(registry: ModelRegistry, aliases: tuple[str, ...]) -> dict[str, dict[str, int]]:
     """``{model: {alias: version}}``; aliases compare exactly, case included."""
     desired: dict[str, dict[str, int]] = {}
-    token = None
-    while True:
-        page = client.search_registered_models(max_results=PAGE_SIZE, page_token=token)
-        for model in page:
-            held = {alias: int(version) for alias, version in (model.aliases or {}).items() if alias in aliases}
-            if held:
-                desired[model.name] = held
-        token = page.token
-        if not token:
-            return desired
+    for model in registry.registered_models():
+        held = {alias: int(version) for alias, version in (model.aliases or {}).items() if alias in aliases}
+        if held:
+            desired[model.name] = held
+    return desired
 
 
 def changes(served: dict, desired: dict) -> list[tuple[str, str, int | None, int | None]]:

@@ -8,17 +8,16 @@ by the tracking server), so no credential appears in their labels or command lin
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from mlplatform.serving.local_process import PING_TIMEOUT_S, ServerError, ping
+from mlplatform.serving.scoring_client import wait_ready
+from mlplatform.serving.scoring_server import scoring_command, scoring_environment
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
 
 SCORING_PORT = 8080
 GATEWAY_PORT = 8000
 STATE_VOLUME = "/var/lib/mlplatform/serving"  # shared by the run containers and the gateways
 RESOURCES = {"mem_limit": "1g", "nano_cpus": 1_000_000_000, "pids_limit": 256}
-PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
 
 
 def labels(model: str, alias: str, version: int | None, port: int, role: str) -> dict[str, str]:
@@ -32,14 +31,13 @@ def labels(model: str, alias: str, version: int | None, port: int, role: str) ->
     }
 
 
-def scoring_spec(name: str, model: str, alias: str, version: int, image: str, network: str, env: dict) -> dict:
+def scoring_spec(name: str, model: str, alias: str, version: int, image: str, network: str, tracking_uri: str) -> dict:
     """Keyword arguments for ``docker.containers.run`` of one version's scoring server."""
     return {
         "image": image,
         "name": f"{name}-v{version}",
-        "command": ["mlflow", "models", "serve", "-m", f"models:/{model}/{version}", "--env-manager", "local",
-                    "-h", "0.0.0.0", "-p", str(SCORING_PORT)],
-        "environment": {k: env[k] for k in PASSED_ENV if k in env},
+        "command": scoring_command(f"models:/{model}/{version}", "0.0.0.0", SCORING_PORT),
+        "environment": scoring_environment(tracking_uri),
         "labels": labels(model, alias, version, SCORING_PORT, "scoring"),
         "network": network,
         "restart_policy": {"Name": "unless-stopped"},
@@ -67,34 +65,24 @@ def gateway_spec(name: str, model: str, alias: str, image: str, network: str, vo
 class DockerBackend:
     """Talks to the Docker engine (the socket of the Dagster run containers) through the docker SDK."""
 
-    def __init__(self, home: str, image: str, network: str, volume: str = "mlplatform-serving") -> None:
+    def __init__(self, home: str, tracking_uri: str, image: str, network: str, volume: str = "mlplatform-serving") -> None:
         if not image or not network:
             raise ValueError("the Docker serving backend needs MLPLATFORM_IMAGE and MLFLOW_SERVE_NETWORK")
         import docker
 
         self.client = docker.from_env()
-        self.image, self.network, self.volume = image, network, volume
+        self.tracking_uri, self.image, self.network, self.volume = tracking_uri, image, network, volume
         self.state = ServingState(Path(STATE_VOLUME) if Path(STATE_VOLUME).exists() else Path(home) / "serving")
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
-        import os
-
-        spec = scoring_spec(name, model, alias, version, self.image, self.network, dict(os.environ))
+        spec = scoring_spec(name, model, alias, version, self.image, self.network, self.tracking_uri)
         self._remove_if_present(spec["name"])
         container = self.client.containers.run(**spec)
         return Upstream(version=version, address=f"http://{spec['name']}:{SCORING_PORT}", handle=container.name)
 
     def wait_upstream(self, upstream: Upstream, what: str) -> None:
-        deadline = time.monotonic() + PING_TIMEOUT_S
-        while time.monotonic() < deadline:
-            container = self.client.containers.get(upstream.handle)
-            if container.status in ("exited", "dead"):
-                raise ServerError(f"{what} exited:\n{container.logs(tail=30).decode(errors='replace')}")
-            if ping(upstream.address):
-                return
-            time.sleep(0.5)
-        tail = self.client.containers.get(upstream.handle).logs(tail=30).decode(errors="replace")
-        raise ServerError(f"{what} did not answer /ping within {PING_TIMEOUT_S} s:\n{tail}")
+        wait_ready(upstream.address, lambda: self._status(upstream.handle) not in ("exited", "dead", "removed"),
+                   lambda: self._logs(upstream.handle), what)
 
     def stop_upstream(self, upstream: Upstream) -> None:
         self._remove_if_present(upstream.handle)
@@ -105,15 +93,26 @@ class DockerBackend:
         return f"http://{name}:{GATEWAY_PORT}", container.name
 
     def gateway_alive(self, record: ServerRecord) -> bool:
-        import docker.errors
-
-        try:
-            return self.client.containers.get(record.gateway).status == "running"
-        except docker.errors.NotFound:
-            return False
+        return self._status(record.gateway) == "running"
 
     def stop_gateway(self, record: ServerRecord) -> None:
         self._remove_if_present(record.gateway)
+
+    def _status(self, name: str) -> str:
+        import docker.errors
+
+        try:
+            return self.client.containers.get(name).status
+        except docker.errors.NotFound:
+            return "removed"
+
+    def _logs(self, name: str) -> str:
+        import docker.errors
+
+        try:
+            return self.client.containers.get(name).logs(tail=30).decode(errors="replace")
+        except docker.errors.NotFound:
+            return "(container removed)"
 
     def _remove_if_present(self, name: str) -> None:
         import docker.errors

@@ -23,8 +23,8 @@ _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length
 UPSTREAM_POLL_S = 0.1
 
 
-class Upstream:
-    """The upstream file, re-read whenever its modification time changes."""
+class RouteFile:
+    """Where the gateway routes: the upstream file (URL and version), re-read whenever its modification time changes."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.url, self.version, self._mtime = path, None, None, None
@@ -46,7 +46,7 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
     errors = Counter("mlflow_serve_request_errors", "Requests answered 5xx or not at all", (*LABELS, "endpoint"), registry=registry)
     latency = Histogram("mlflow_serve_request_duration_seconds", "Time to answer", (*LABELS, "endpoint"), registry=registry,
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-    upstream = Upstream(upstream_file)
+    upstream = RouteFile(upstream_file)
     upstream.refresh()
 
     async def poll_upstream(app: web.Application):

@@ -6,35 +6,39 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlplatform.serving.local_process import alive, free_port, serve_command, spawn, stop_process, wait_ready
+from mlplatform.serving.processes import alive, base_environment, free_port, spawn, stop_group
+from mlplatform.serving.scoring_client import log_tail, wait_ready
+from mlplatform.serving.scoring_server import scoring_command, scoring_environment
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
 
 
 class LocalProcessBackend:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: str | Path, tracking_uri: str) -> None:
         self.state = ServingState(Path(home) / "serving")
+        self.tracking_uri = tracking_uri
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
         port = free_port()
         log = self.state.folder / name / f"v{version}-{port}.log"
-        pid = spawn(serve_command(model_uri, port), log)
-        return Upstream(version=version, address=f"http://127.0.0.1:{port}", handle=str(pid), log=str(log))
+        command = scoring_command(model_uri, "127.0.0.1", port, (sys.executable, "-m", "mlflow"))
+        process = spawn(command, log, {**base_environment(), **scoring_environment(self.tracking_uri)})
+        return Upstream(version=version, address=f"http://127.0.0.1:{port}", handle=str(process.pid), log=str(log))
 
     def wait_upstream(self, upstream: Upstream, what: str) -> None:
-        wait_ready(upstream.address, int(upstream.handle), Path(upstream.log), what)
+        wait_ready(upstream.address, lambda: alive(int(upstream.handle)), lambda: log_tail(Path(upstream.log)), what)
 
     def stop_upstream(self, upstream: Upstream) -> None:
-        stop_process(int(upstream.handle))
+        stop_group(int(upstream.handle))
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         port = int(address.rsplit(":", 1)[1]) if address else free_port()
         command = [sys.executable, "-m", "mlplatform.serving.gateway", "--model", model, "--alias", alias,
                    "--port", str(port), "--upstream-file", str(self.state.upstream_file(name))]
-        pid = spawn(command, self.state.folder / name / "gateway.log")
-        return f"http://127.0.0.1:{port}", str(pid)
+        process = spawn(command, self.state.folder / name / "gateway.log", base_environment())
+        return f"http://127.0.0.1:{port}", str(process.pid)
 
     def gateway_alive(self, record: ServerRecord) -> bool:
         return alive(int(record.gateway))
 
     def stop_gateway(self, record: ServerRecord) -> None:
-        stop_process(int(record.gateway))
+        stop_group(int(record.gateway))

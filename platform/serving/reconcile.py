@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import pandas as pd
 
 from mlplatform.serving.backend import ServingBackend
-from mlplatform.serving.local_process import ServerError, invoke, ping
+from mlplatform.serving.scoring_client import ServerError, invoke, ping
 from mlplatform.serving.naming import server_name
 from mlplatform.serving.state import ServerRecord, write_upstream
 
@@ -46,6 +47,17 @@ def healthy(backend: ServingBackend, record: ServerRecord) -> bool:
         and gateway_version(record.address) == str(record.upstream.version)
         and ping(record.address)
     )
+
+
+def health(backend: ServingBackend, records: list[ServerRecord], timeout_s: float = 5.0) -> dict[str, bool]:
+    """``healthy`` of every record, probed concurrently; a probe still running after ``timeout_s`` counts as unhealthy."""
+    if not records:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=min(len(records), 16), thread_name_prefix="health")
+    futures = {record.name: pool.submit(healthy, backend, record) for record in records}
+    wait(futures.values(), timeout=timeout_s)
+    pool.shutdown(wait=False, cancel_futures=True)
+    return {name: future.done() and not future.exception() and future.result() for name, future in futures.items()}
 
 
 def serve(backend: ServingBackend, model: str, alias: str, version: int, model_uri: str, sample: pd.DataFrame) -> Outcome:

@@ -1,6 +1,6 @@
 """Rolling one model@alias out to the version the registry names, with history and automatic rollback.
 
-Used by the serving job (Dagster) and by ``mlplatform serve up`` (scripts), so both behave the same.
+Used by the serving job (Dagster), ``mlplatform serve up`` (scripts) and the demo, so all behave the same.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from sqlalchemy import Engine
 from mlplatform.aliases import move_alias
 from mlplatform.appdb.alias_history import latest_change, previous_version, record_change
 from mlplatform.contract import load_sample_input
-from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.model_registry import ModelRegistry
 from mlplatform.serving.backend import ServingBackend
-from mlplatform.serving.local_process import ServerError
+from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.reconcile import Outcome, serve, stop
+from mlplatform.serving.scoring_client import ServerError
 
 
 class RolloutFailed(RuntimeError):
@@ -29,20 +30,40 @@ def note_seen(engine: Engine, model: str, alias: str, seen_from: int | None, ver
 
 
 def roll_out(
-    tracking: MlflowTracking, engine: Engine, backend: ServingBackend, model: str, alias: str,
+    registry: ModelRegistry, engine: Engine, backend: ServingBackend, model: str, alias: str,
     version: int | None, seen_from: int | None, actor: str,
 ) -> Outcome:
     note_seen(engine, model, alias, seen_from, version)
     if version is None:
         return stop(backend, model, alias)
     try:
-        sample = load_sample_input(tracking.client().get_model_version(model, str(version)).run_id)
+        sample = load_sample_input(registry, registry.version(model, version).run_id)
         return serve(backend, model, alias, version, f"models:/{model}/{version}", sample)
     except (ServerError, MlflowException, OSError) as exc:
         message = f"{model} v{version} never became healthy as {alias}; the previous server keeps serving"
-        if alias == tracking.production_alias:
+        if alias == registry.aliases.production:
             previous = previous_version(engine, model, alias, version)
             if previous is not None:
-                move_alias(tracking, engine, model, alias, previous, actor, f"automatic rollback: {message}")
+                move_alias(registry, engine, model, alias, previous, actor, f"automatic rollback: {message}")
                 message += f"; {alias} rolled back to v{previous}"
         raise RolloutFailed(f"{message}:\n{exc}") from None
+
+
+def reconcile_all(
+    registry: ModelRegistry, engine: Engine, backend: ServingBackend, aliases: tuple[str, ...], actor: str,
+) -> list[tuple[str, str, Outcome | RolloutFailed]]:
+    """Once, without Dagster: every model@alias the registry wants is served at its version (started, switched or
+    repaired), and every server whose alias is gone is stopped. One result per model@alias, in a stable order."""
+    desired = desired_servers(registry, aliases)
+    served: dict[str, dict[str, int | None]] = {}
+    for record in backend.state.read().values():
+        served.setdefault(record.model, {})[record.alias] = record.upstream.version if record.upstream else None
+    targets = {(model, alias): version for model, held in desired.items() for alias, version in held.items()}
+    targets.update({(model, alias): None for model, alias, _, new in changes(served, desired) if new is None})
+    results: list[tuple[str, str, Outcome | RolloutFailed]] = []
+    for (model, alias), version in sorted(targets.items()):
+        try:
+            results.append((model, alias, roll_out(registry, engine, backend, model, alias, version, None, actor)))
+        except RolloutFailed as exc:
+            results.append((model, alias, exc))
+    return results

@@ -4,10 +4,8 @@ and a plot of its validation predictions (confusion matrix or predicted vs actua
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import mlflow
-import mlflow.sklearn
 import numpy
 import pandas
 import sklearn
@@ -16,11 +14,9 @@ from mlflow.models import infer_signature
 
 from mlplatform.appdb.datasets import DatasetVersion
 from mlplatform.contract import log_contract
+from mlplatform.model_registry import ModelRegistry, TrackedRun
 from mlplatform.plots import figure_png, validation_figure, validation_plot_path
 from mlplatform.training.fit import FittedCandidate
-
-if TYPE_CHECKING:
-    from mlplatform.resources.mlflow_tracking import MlflowTracking
 
 # Given explicitly: inferring them costs about 5 s per model (a subprocess per call).
 PIP_REQUIREMENTS = [
@@ -42,7 +38,7 @@ class TrainingRuns:
 
 
 def log_training(
-    tracking: MlflowTracking,
+    registry: ModelRegistry,
     fitted: list[FittedCandidate],
     best: FittedCandidate,
     dataset: DatasetVersion,
@@ -51,46 +47,44 @@ def log_training(
     tags: dict[str, str],
 ) -> TrainingRuns:
     """One parent run per training, one nested run per candidate; the contract travels with every candidate."""
-    with tracking.start_run(f"train-{dataset.name}-v{dataset.version}", tags) as parent:
+    with registry.start_run(f"train-{dataset.name}-v{dataset.version}", tags) as parent:
         for candidate in fitted:
-            with tracking.start_run(candidate.algorithm, tags, nested=True) as run:
-                model_uri = log_candidate(candidate, dataset, train, validation)
+            with registry.start_run(candidate.algorithm, tags, parent=parent) as run:
+                model_uri = log_candidate(run, candidate, dataset, train, validation)
                 if candidate is best:
-                    best_run_id, best_uri = run.info.run_id, model_uri
-                    best_png = log_validation_plot(candidate, dataset, validation)
-        mlflow.log_metrics({f"best_validation_{k}": v for k, v in best.metrics.items()})
-        mlflow.set_tag("best_algorithm", best.algorithm)
-    return TrainingRuns(parent.info.run_id, best_run_id, best_uri, best_png)
+                    best_run_id, best_uri = run.run_id, model_uri
+                    best_png = log_validation_plot(run, candidate, dataset, validation)
+        parent.log_metrics({f"best_validation_{k}": v for k, v in best.metrics.items()})
+        parent.set_tags({"best_algorithm": best.algorithm})
+    return TrainingRuns(parent.run_id, best_run_id, best_uri, best_png)
 
 
-def log_candidate(candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
-    """Log to the active MLflow run; returns the logged model's URI."""
+def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
+    """Log to the run; returns the logged model's source URI."""
     estimator = candidate.pipeline.named_steps["model"]
-    mlflow.log_params({"algorithm": candidate.algorithm, "estimator": type(estimator).__name__})
-    mlflow.log_params({f"model.{k}": v for k, v in estimator.get_params(deep=False).items() if _loggable(v)})
-    mlflow.log_metrics({f"validation_{k}": v for k, v in candidate.metrics.items()})
-    mlflow.log_metrics({"train_rows": len(train), "validation_rows": len(validation)})
+    run.log_params({"algorithm": candidate.algorithm, "estimator": type(estimator).__name__,
+                    **{f"model.{k}": v for k, v in estimator.get_params(deep=False).items() if _loggable(v)}})
+    run.log_metrics({**{f"validation_{k}": v for k, v in candidate.metrics.items()},
+                     "train_rows": len(train), "validation_rows": len(validation)})
     example = train[dataset.features].head(INPUT_EXAMPLE_ROWS)
-    signature = infer_signature(example, candidate.pipeline.predict(example))
-    info = mlflow.sklearn.log_model(
+    model_uri = run.log_sklearn_model(
         candidate.pipeline,
-        name="model",
-        signature=signature,
+        signature=infer_signature(example, candidate.pipeline.predict(example)),
         input_example=example,
         pip_requirements=PIP_REQUIREMENTS,
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(candidate.pipeline)),
     )
-    log_contract(dataset, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
-    return info.model_uri
+    log_contract(run, dataset, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
+    return model_uri
 
 
-def log_validation_plot(candidate: FittedCandidate, dataset: DatasetVersion, validation) -> bytes:
-    """Log the candidate's validation plot to the active MLflow run; returns the same picture as PNG bytes."""
+def log_validation_plot(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, validation) -> bytes:
+    """Log the candidate's validation plot to the run; returns the same picture as PNG bytes."""
     predicted = candidate.pipeline.predict(validation[dataset.features])
     metric = next(iter(candidate.metrics))
     title = f"{candidate.algorithm} on {len(validation)} validation rows ({metric} {candidate.metrics[metric]:.3f})"
     figure = validation_figure(dataset.task_type, validation[dataset.target_column], predicted, title)
-    mlflow.log_figure(figure, validation_plot_path(dataset.task_type))
+    run.log_figure(figure, validation_plot_path(dataset.task_type))
     return figure_png(figure)
 
 

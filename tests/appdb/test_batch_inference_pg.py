@@ -40,9 +40,8 @@ class _KillsItsWriterOnChunk:
 def _trained(lifecycle, dataset: str):
     lifecycle.load(dataset)
     lifecycle.run("training_job", dataset)
-    tracking = lifecycle.tracking()
-    tracking.activate()
-    model = trained_model(lifecycle.engine, tracking, tracking.require_alias(f"mlplatform_{dataset}", "Production"))
+    registry = lifecycle.registry()
+    model = trained_model(lifecycle.engine, registry, registry.require_alias(f"mlplatform_{dataset}", "Production"))
     return model, require_latest(lifecycle.engine, dataset)
 
 
@@ -54,7 +53,7 @@ def test_a_connection_killed_mid_batch_leaves_the_previous_batch_and_a_rerun_wri
     assert run_batch(lifecycle.engine, dataset, model.model, model.dataset.features, first, chunk_rows=100) == 569
     before = read_batch(lifecycle.engine, batch)
 
-    killer = _KillsItsWriterOnChunk(model.model, os.environ["APP_DB_URI"], chunk=3)
+    killer = _KillsItsWriterOnChunk(model.model, lifecycle.settings.app_db_uri, chunk=3)
     second = identity(batch, "production", dataset, model, "Production")
     with pytest.raises(exc.OperationalError):
         run_batch(lifecycle.engine, dataset, killer, model.dataset.features, second, chunk_rows=100)
@@ -74,7 +73,7 @@ def test_shadow_inference_shares_the_batch_without_touching_production_rows(pg_l
     lifecycle.load("wine")
     lifecycle.run("training_job", "wine")
     lifecycle.run("training_job", "wine")  # v2 is the challenger; production stays v1
-    os.environ["MLFLOW_SHADOW_ALIAS"] = "challenger"
+    lifecycle = Lifecycle(lifecycle.settings.model_copy(update={"shadow_alias": "challenger"}))
     first = lifecycle.metadata(lifecycle.run("inference_job", "wine"), "predictions")
     second = lifecycle.metadata(lifecycle.run("inference_job", "wine"), "predictions")
     assert first["batch_id"] == second["batch_id"] == "wine-v1-mlplatform_wine-v1"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import mlflow
+import json
+
 import pandas as pd
 from mlflow.entities import ViewType
+from mlflow.models import Model
 from sqlalchemy import func, inspect, select
 
 from mlplatform.appdb.predictions import count_batch, read_batch
@@ -21,7 +23,7 @@ def _full_cycle(lifecycle, dataset: str) -> dict:
     return results
 
 
-def test_full_lifecycle_on_iris(lifecycle):
+def test_full_lifecycle_on_iris(lifecycle, tmp_path):
     results = _full_cycle(lifecycle, "iris")
     loaded = lifecycle.metadata(results["load"], "raw_dataset")
     assert (loaded["rows"], loaded["version"], loaded["new_version"]) == (150, 1, True)
@@ -29,21 +31,21 @@ def test_full_lifecycle_on_iris(lifecycle):
     assert sorted(c.check_name for c in checks) == ["no_nulls", "target_present", "typed_schema"]
     assert all(c.passed for c in checks)
 
-    tracking = lifecycle.tracking()
-    client = tracking.client()
+    registry = lifecycle.registry()
+    client = registry.client
     candidate = client.get_model_version_by_alias("mlplatform_iris", "challenger")
     production = client.get_model_version_by_alias("mlplatform_iris", "Production")
     assert int(candidate.version) == int(production.version) == 1
     assert candidate.tags["dataset"] == "iris" and candidate.tags["metric"] == "accuracy"
 
-    schema = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/data_contract/input_schema.json")
+    schema = json.loads(registry.load_text(candidate.run_id, "data_contract/input_schema.json"))
     assert schema["target_column"] == "target" and schema["task_type"] == "classification"
     assert [f["name"] for f in schema["features"]] == [
         "sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"
     ]
-    metrics = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/metrics/validation_metrics.json")
+    metrics = json.loads(registry.load_text(candidate.run_id, "metrics/validation_metrics.json"))
     assert metrics["accuracy"] == float(candidate.tags["metric_value"])
-    info = mlflow.models.get_model_info(f"models:/mlplatform_iris/1")
+    info = Model.load(client.download_artifacts(candidate.run_id, "model", str(tmp_path)))
     assert info.signature is not None and info.saved_input_example_info is not None
 
     predicted = lifecycle.metadata(results["predict"], "predictions")
@@ -63,8 +65,10 @@ def test_full_lifecycle_on_iris(lifecycle):
     assert report["mlflow_run_id"] == monitored["mlflow_run_id"] and len(report["drift"]) == 4
     assert client.get_run(report["mlflow_run_id"]).data.metrics["production_accuracy"] == report["production_score"]
 
-    runs = mlflow.search_runs(search_all_experiments=True, run_view_type=ViewType.ALL, output_format="list")
-    assert runs and all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    runs = client.search_runs(experiments, run_view_type=ViewType.ALL)
+    assert len(runs) == 5  # training: a parent and 3 candidates; monitoring: 1
+    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
 
 
 def test_gate_keeps_production_when_candidate_is_not_better(lifecycle):
@@ -74,7 +78,7 @@ def test_gate_keeps_production_when_candidate_is_not_better(lifecycle):
     assert second["promoted"] is False
     assert (second["candidate_version"], second["production_version"]) == (2, 1)
     assert second["candidate_score"] == second["previous_production_score"]
-    client = lifecycle.tracking().client()
+    client = lifecycle.registry().client
     assert int(client.get_model_version_by_alias("mlplatform_wine", "Production").version) == 1
     assert int(client.get_model_version_by_alias("mlplatform_wine", "challenger").version) == 2
 
@@ -136,7 +140,7 @@ def test_datasets_do_not_overwrite_each_other(lifecycle):
         lifecycle.load(dataset)
         lifecycle.run("training_job", dataset)
         lifecycle.run("inference_job", dataset)
-    client = lifecycle.tracking().client()
+    client = lifecycle.registry().client
     assert client.get_model_version_by_alias("mlplatform_iris", "Production").tags["dataset"] == "iris"
     assert client.get_model_version_by_alias("mlplatform_wine", "Production").tags["dataset"] == "wine"
     assert count_batch(lifecycle.engine, "iris-v1-mlplatform_iris-v1") == 150

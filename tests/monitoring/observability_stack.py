@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlplatform.serving.local_process import free_port
+from mlplatform.serving.processes import free_port
 from processes import stop, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from observability_stack import (
     loopback_prometheus_config, panel_queries, prometheus_server, promql_metric_names, target_datasource_uid,
 )
 
-from mlplatform.serving.local_process import free_port
+from mlplatform.serving.processes import free_port
 from mlplatform.serving.naming import server_name
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream, write_upstream
 from processes import stop, wait_for_http

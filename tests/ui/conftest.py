@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplatform.serving.local_process import free_port
+from mlplatform.serving.processes import free_port
 from processes import BIN, dagster_dev, graphql, stop, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,0 +1,69 @@
+"""Local processes the platform starts and stops: loopback ports, spawning with an explicit environment, and
+stopping a whole process group. The processes run in their own session, so they outlive the Dagster run that
+started them; callers record their pids to find them again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent  # this interpreter's bin: `mlflow models serve` execs `uvicorn` by name from PATH
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_environment() -> dict[str, str]:
+    """What any child needs to run at all, and nothing of the platform's configuration or credentials."""
+    kept = {name: os.environ[name] for name in ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR") if name in os.environ}
+    return {**kept, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)])}
+
+
+def spawn(command: list[str], log_path: Path, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``command`` in its own session with exactly ``env``, appending its output to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=cwd, start_new_session=True)
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def stop_group(pid: int | None, first_signal: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+    """Send ``first_signal`` to the process group led by ``pid``; SIGKILL what is left after ``timeout_s``."""
+    if not alive(pid):
+        return
+    try:
+        os.killpg(pid, first_signal)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
