@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     demo.add_argument("--keep-serving", action="store_true",
                       help="leave the model served afterwards (`mlplatform serve down` stops it)")
+    dev = commands.add_parser("dev", help="the Dagster UI, daemon and sensors (dagster dev) over this home")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
     server = commands.add_parser("tracking-server", help="MLflow tracking server on PostgreSQL with S3 artifacts")
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5000)
@@ -72,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(json.dumps(summary, indent=2, default=str) if args.json else render_summary(summary))
         return 0 if summary["serving"]["invocation_ok"] else 1
+    if args.command == "dev":
+        from mlplatform.cli.dev import run_dev
+
+        run_dev(args.host, args.port)
     if args.command == "tracking-server":
         from mlplatform.artifact_store import ArtifactStoreError
         from mlplatform.cli.tracking_server import run_tracking_server

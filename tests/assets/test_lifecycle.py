@@ -130,9 +130,13 @@ def test_repredicting_a_batch_replaces_it(lifecycle):
     lifecycle.load("iris")
     lifecycle.run("training_job", "iris")
     first = lifecycle.metadata(lifecycle.run("inference_job", "iris"), "predictions")
+    written_first = read_batch(lifecycle.engine, first["batch_id"])
     second = lifecycle.metadata(lifecycle.run("inference_job", "iris"), "predictions")
-    assert first["batch_id"] == second["batch_id"]
-    assert count_batch(lifecycle.engine, second["batch_id"]) == 150
+    written_second = read_batch(lifecycle.engine, second["batch_id"])
+    assert first["batch_id"] == second["batch_id"] and second["rows_written"] == 150
+    assert count_batch(lifecycle.engine, second["batch_id"]) == 150  # replaced, not appended
+    assert (written_second["created_at"] > written_first["created_at"]).all()  # every row was written again
+    assert written_second["predicted_class"].tolist() == written_first["predicted_class"].tolist()
 
 
 def test_datasets_do_not_overwrite_each_other(lifecycle):

@@ -14,11 +14,12 @@ import urllib.request
 import pytest
 from dagster import SkipReason, build_sensor_context
 
-from conftest import Lifecycle, PLATFORM_VARIABLES
+from conftest import Lifecycle, embedded_settings
 from mlplatform.aliases import move_alias
 from mlplatform.contract import load_sample_input
-from mlplatform.serving.local_process import alive, free_port
-from mlplatform.settings import apply_embedded_defaults
+from mlplatform.resources.build import build_resources
+from mlplatform.serving.processes import alive, free_port
+from mlplatform.serving.reconcile import health, stop_all
 
 MODEL = "mlplatform_iris"
 
@@ -26,16 +27,19 @@ MODEL = "mlplatform_iris"
 class World:
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle, self.cursor = lifecycle, None
-        self.tracking = lifecycle.tracking()
-        self.tracking.activate()
-        self.sample = load_sample_input(self.tracking.require_alias(MODEL, "Production").run_id)
+        self.registry = lifecycle.registry()
+        self.sample = load_sample_input(self.registry, self.registry.require_alias(MODEL, "Production").run_id)
+
+    def evaluate(self, mlflow=None):
+        """One evaluation of the code location's alias sensor at the current cursor (which it does not advance)."""
+        resources = {"mlflow": mlflow or self.lifecycle.defs.resources["mlflow"],
+                     "serving": self.lifecycle.defs.resources["serving"]}
+        context = build_sensor_context(instance=self.lifecycle.instance, cursor=self.cursor, resources=resources)
+        [sensor] = self.lifecycle.defs.sensors
+        return sensor(context)
 
     def tick(self):
-        from mlplatform.sensors.alias_sensor import alias_sensor
-
-        resources = {"mlflow": self.lifecycle.defs.resources["mlflow"], "serving": self.lifecycle.defs.resources["serving"]}
-        context = build_sensor_context(instance=self.lifecycle.instance, cursor=self.cursor, resources=resources)
-        result = alias_sensor(context)
+        result = self.evaluate()
         if not isinstance(result, SkipReason):
             self.cursor = result.cursor
         return result
@@ -50,12 +54,11 @@ class World:
         return result, [self.run(r) for r in result.run_requests]
 
     def status(self) -> list[dict]:
-        from mlplatform.cli.serving_commands import _serving
-        from mlplatform.serving.reconcile import healthy
-
-        backend = _serving(self.lifecycle.settings).open()
-        return [{"version": r.upstream.version, "url": r.address, "healthy": healthy(backend, r), "record": r}
-                for r in backend.state.read().values()]
+        backend = self.lifecycle.serving()
+        records = list(backend.state.read().values())
+        probed = health(backend, records)
+        return [{"version": r.upstream.version, "url": r.address, "healthy": probed[r.name], "record": r}
+                for r in records]
 
     def invoke(self, url: str, payload: bytes, content_type: str = "application/json"):
         request = urllib.request.Request(f"{url}/invocations", data=payload, headers={"Content-Type": content_type})
@@ -67,22 +70,14 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    saved = dict(os.environ)
-    for name in PLATFORM_VARIABLES:
-        os.environ.pop(name, None)
-    lifecycle = Lifecycle(apply_embedded_defaults(tmp_path_factory.mktemp("serving") / "home"))
+def world(tmp_path_factory, migrated_mlflow_store):
+    lifecycle = Lifecycle(embedded_settings(tmp_path_factory.mktemp("serving") / "home", migrated_mlflow_store))
     lifecycle.load("iris")
     lifecycle.run("training_job", "iris")  # v1: challenger and Production
     lifecycle.run("training_job", "iris")  # v2: challenger
     yield World(lifecycle)
-    from mlplatform.cli.serving_commands import _serving
-    from mlplatform.serving.reconcile import stop_all
-
-    stop_all(_serving(lifecycle.settings).open())
+    stop_all(lifecycle.serving())
     lifecycle.instance.dispose()
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_a_production_alias_gets_served(world):
@@ -115,7 +110,7 @@ def test_moving_the_alias_switches_with_no_failed_request(world):
 
     caller = threading.Thread(target=client)
     caller.start()
-    move_alias(world.tracking, world.lifecycle.engine, MODEL, "Production", 2, "test", "switch")
+    move_alias(world.registry, world.lifecycle.engine, MODEL, "Production", 2, "test", "switch")
     result, runs = world.tick_and_run()
     time.sleep(0.5)
     stop.set()
@@ -138,6 +133,9 @@ def test_a_killed_server_is_repaired_on_the_next_tick(world):
     os.killpg(int(before["record"].upstream.handle), signal.SIGKILL)
     time.sleep(0.5)
     assert not world.status()[0]["healthy"]
+    first, second = world.evaluate(), world.evaluate()  # two daemons looking at the same state ask for one run
+    assert [r.run_key for r in first.run_requests] == [r.run_key for r in second.run_requests]
+    assert len(first.run_requests) == 1 and "time" not in first.run_requests[0].run_key
     result, runs = world.tick_and_run()
     assert [r.run_config["ops"]["reconcile_server"]["config"]["reason"] for r in result.run_requests] == ["server unhealthy or on another version"]
     assert all(r.success for r in runs)
@@ -145,29 +143,30 @@ def test_a_killed_server_is_repaired_on_the_next_tick(world):
     assert after["healthy"] and after["version"] == 2 and after["url"] == before["url"]
 
 
-def test_mlflow_down_is_a_skipped_tick_and_nothing_is_lost(world, monkeypatch):
-    cursor = world.cursor
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
-    result = world.tick()
-    assert isinstance(result, SkipReason) and "not readable, will retry" in result.skip_message
-    assert world.cursor == cursor
+def test_mlflow_down_is_a_skipped_tick_and_nothing_is_lost(world):
+    down = world.lifecycle.settings.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{free_port()}"})
+    result = world.evaluate(mlflow=build_resources(down, environ={})["mlflow"])
+    assert isinstance(result, SkipReason) and "not readable" in result.skip_message
+    assert "127.0.0.1" not in result.skip_message  # the store's address stays out of Dagster's messages
+    after = world.tick()  # MLflow is back: the served state the cursor holds is intact, so nothing needs a run
+    assert after.run_requests == [] and json.loads(after.cursor)["served"] == {MODEL: {"Production": 2}}
 
 
 def test_a_broken_version_leaves_the_old_server_and_rolls_production_back(world, tmp_path):
-    client = world.tracking.client()
+    client = world.registry.client
     good = client.get_model_version(MODEL, "2")
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "MLmodel").write_text("flavors: {python_function: {loader_module: no.such.module}}\n")
     version = client.create_model_version(MODEL, str(broken), run_id=good.run_id, tags=dict(good.tags))
-    move_alias(world.tracking, world.lifecycle.engine, MODEL, "Production", int(version.version), "test", "bad release")
+    move_alias(world.registry, world.lifecycle.engine, MODEL, "Production", int(version.version), "test", "bad release")
     result, runs = world.tick_and_run()
     [run] = runs
     assert not run.success
     [failure] = [e for e in run.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
     assert f"v{version.version} never became healthy as Production" in message and "rolled back to v2" in message
-    assert int(world.tracking.require_alias(MODEL, "Production").version) == 2
+    assert int(world.registry.require_alias(MODEL, "Production").version) == 2
     [server] = world.status()
     assert server["healthy"] and server["version"] == 2
     result, runs = world.tick_and_run()  # the sensor sees the rollback; v2 is already served
@@ -193,7 +192,7 @@ def test_malformed_payloads_get_a_4xx_with_a_message_and_the_server_stays_up(wor
 
 def test_a_deleted_alias_stops_its_server(world):
     [before] = world.status()
-    move_alias(world.tracking, world.lifecycle.engine, MODEL, "Production", None, "test", "retired")
+    move_alias(world.registry, world.lifecycle.engine, MODEL, "Production", None, "test", "retired")
     result, runs = world.tick_and_run()
     assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [0]
     assert all(r.success for r in runs)

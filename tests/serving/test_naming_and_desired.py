@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from mlflow import MlflowClient
-
-from mlplatform.serving.desired import PAGE_SIZE, changes, desired_servers
+from mlplatform.model_registry import PAGE_SIZE
+from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.naming import MAX_LENGTH, server_name
 
 
@@ -36,8 +35,9 @@ def test_changes_lists_additions_moves_and_removals():
     assert changes(desired, desired) == []
 
 
-def test_desired_servers_reads_every_page_and_compares_aliases_exactly(platform_home):
-    client = MlflowClient(platform_home.mlflow_tracking_uri)
+def test_desired_servers_reads_every_page_and_compares_aliases_exactly(lifecycle):
+    registry = lifecycle.registry()
+    client = registry.client
     experiment = client.create_experiment("desired")
     run = client.create_run(experiment)
     total = PAGE_SIZE + 7
@@ -46,7 +46,7 @@ def test_desired_servers_reads_every_page_and_compares_aliases_exactly(platform_
         client.create_registered_model(name)
         version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
         client.set_registered_model_alias(name, "Production" if i % 2 == 0 else "production", version.version)
-    desired = desired_servers(client, ("Production",))
+    desired = desired_servers(registry, ("Production",))
     assert len(desired) == (total + 1) // 2
     assert desired["model_000"] == {"Production": 1} and "model_001" not in desired
     assert "model_106" in desired  # on the second page

@@ -101,8 +101,7 @@ def ui_servers(suite, demo, tmp_path_factory) -> Servers:
         # The alias sensor serves Production while the UI runs; its servers outlive `dagster dev`: stop them last.
         stack.callback(subprocess.run, [str(BIN / "mlplatform"), "serve", "down"], capture_output=True, timeout=120,
                        env={**_platform_free_environment(suite), "MLPLATFORM_HOME": str(demo.home)})
-        with _without(suite.PLATFORM_VARIABLES):  # the child must see the demo's home, not this process's
-            dagster_url = stack.enter_context(dagster_dev(suite.REPO_ROOT, logs / "dagster-dev.log", env))
+        dagster_url = stack.enter_context(dagster_dev(suite.REPO_ROOT, logs / "dagster-dev.log", env))
         _wait_for_assets(dagster_url, logs / "dagster-dev.log")
         # The one-time "join the community" dialog would cover every page: dismiss it as its Skip button does.
         graphql(dagster_url, "mutation { setNuxSeen }")
@@ -265,15 +264,6 @@ def _literal(text: str) -> str:
 
 def _platform_free_environment(suite) -> dict:
     return {k: v for k, v in os.environ.items() if k not in suite.PLATFORM_VARIABLES}
-
-
-@contextmanager
-def _without(names):
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } } }"

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -21,25 +20,6 @@ CHECKS = {
 JOBS = ["data_load_job", "training_job", "inference_job", "monitoring_job"]
 ALIAS_SENSOR = "alias_sensor"
 RUN_TIMEOUT_S = 300  # a cold run worker imports the platform; generous for a loaded machine
-
-
-def _defines_sensor(name: str) -> bool:
-    """Whether the code location defines the sensor (importing the definitions fills os.environ: put it back)."""
-    saved = dict(os.environ)
-    try:
-        from mlplatform.definitions import defs
-
-        return any(sensor.name == name for sensor in defs.sensors or ())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def _until_alias_sensor_lands(test):
-    """Strict xfail while the alias sensor does not exist yet; once it does, the test runs unmarked."""
-    if _defines_sensor(ALIAS_SENSOR):
-        return test
-    return pytest.mark.xfail(strict=True, reason="alias sensor lands with the serving issue")(test)
 
 
 def _hide_navigation(browser, url: str) -> None:
@@ -277,7 +257,6 @@ def test_schedules_are_running(dagster_ui, browser):
     assert all(running.values()), f"not shown as running: {[name for name, on in running.items() if not on]}"
 
 
-@_until_alias_sensor_lands
 def test_alias_sensor_is_running(dagster_ui, browser):
     _automation_page(browser, dagster_ui)
     listed = browser.driver.find_elements(browser.By.XPATH, browser.text_xpath(ALIAS_SENSOR))
