@@ -10,19 +10,8 @@ SELENIUM_VERSION="4.51.0"  # the same pin as pyproject's test extra
 PACKAGES=(chromium chromium-driver)
 
 if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
-  if [[ "$(id -u)" -eq 0 ]]; then
-    SUDO=()
-  elif command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-  else
-    echo "browser.sh: ${PACKAGES[*]} are missing and installing them needs root: apt-get install ${PACKAGES[*]}" >&2
-    exit 1
-  fi
-  install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}")
-  if ! "${install[@]}"; then
-    "${SUDO[@]}" apt-get update -q
-    "${install[@]}"
-  fi
+  source tests/setup/apt.sh
+  apt_install browser.sh "${PACKAGES[@]}"
 fi
 
 if ! "$VENV/bin/python" -c "import sys, selenium; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then

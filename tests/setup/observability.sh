@@ -4,6 +4,8 @@
 # no service of these packages may stay running: a policy-rc.d forbids starts during the install (unless the
 # machine already has one), and any daemon that started anyway is stopped through its own init script or unit.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/setup/apt.sh
 
 PACKAGES=(prometheus prometheus-blackbox-exporter)
 SERVICES=(prometheus prometheus-blackbox-exporter)
@@ -27,14 +29,7 @@ stop_services() {  # after an install only: the tests start their own; a package
 }
 
 if ! have_all; then
-  if [[ "$(id -u)" -eq 0 ]]; then
-    SUDO=()
-  elif command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-  else
-    echo "observability.sh: ${PACKAGES[*]} are missing and installing them needs root: apt-get install ${PACKAGES[*]}" >&2
-    exit 1
-  fi
+  apt_root observability.sh "${PACKAGES[@]}"
   policy=/usr/sbin/policy-rc.d
   own_policy=0
   if [[ ! -e "$policy" ]]; then  # "101: action forbidden" for every invoke-rc.d start during this install
@@ -44,11 +39,7 @@ if ! have_all; then
   fi
   cleanup() { if [[ "$own_policy" -eq 1 ]]; then "${SUDO[@]}" rm -f "$policy"; fi; }
   trap cleanup EXIT
-  install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}")
-  if ! "${install[@]}"; then
-    "${SUDO[@]}" apt-get update -q
-    "${install[@]}"
-  fi
+  apt_install observability.sh "${PACKAGES[@]}"
   cleanup
   trap - EXIT
   stop_services

@@ -2,6 +2,7 @@
 # PostgreSQL for the tests: use the server on 127.0.0.1:5432 when one answers; otherwise make sure Debian's
 # server binaries are installed, so the tests can start a throwaway cluster of their own (tests/postgres.py).
 set -euo pipefail
+cd "$(dirname "$0")/../.."
 if python3 - <<'PY' 2>/dev/null
 import socket, sys
 with socket.socket() as s:
@@ -17,6 +18,5 @@ if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   exit 0
 fi
 echo "postgres: installing Debian's postgresql for a throwaway test cluster"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq postgresql >/dev/null
+source tests/setup/apt.sh
+apt_install postgres.sh postgresql
