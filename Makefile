@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: demo test install dev clean
+.PHONY: demo test test-quick install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mlplatform demo
 
-## make test: install what the tests need and run them
+## make test: install what the tests need and run them all (CI runs this), with the slowest 25 and the total time
 test: $(TEST_STAMP)
 	bash tests/setup/postgres.sh
 	bash tests/setup/observability.sh
 	VENV=$(VENV) bash tests/setup/browser.sh
 	PYTHON=$(PYTHON) bash tests/setup/airflow_venv.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+
+## make test-quick: the inner loop, unit and in-process tests (not `slow`, see tests/plugins/speed.py); no set-up
+test-quick: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000 over the same embedded home as the demo
 dev: $(STAMP)
