@@ -40,7 +40,7 @@ def dagster_dev(cwd: Path, log: Path, env: dict | None = None):
     port = free_port()
     # Only what the caller gives: platform variables this test process filled in must not leak into the child.
     inherited = {k: v for k, v in os.environ.items() if k not in platform_variables()}
-    process = start_dagster_dev(cwd, port, log, {**inherited, **(env or {})})
+    process = start_dagster_dev(port, log, {**inherited, **(env or {})}, workspace=cwd / "workspace.yaml")
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/server_info", process, log)

@@ -26,7 +26,6 @@ from mlplatform.resources.build import build_resources
 from mlplatform.serving.processes import BIN, free_port
 from mlplatform.settings import Settings, platform_variables
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
 
 
@@ -79,7 +78,7 @@ def bench_switch(switches: int) -> dict:
         env = settings.child_environment({k: v for k, v in os.environ.items() if k not in platform_variables()})
         _cli(env, "demo", "--json")
         _cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
-        dagster = start_dagster_dev(REPO_ROOT, free_port(), Path(folder) / "dagster-dev.log", env)
+        dagster = start_dagster_dev(free_port(), Path(folder) / "dagster-dev.log", env)
         try:
             return _measure(env, settings, switches)
         finally:

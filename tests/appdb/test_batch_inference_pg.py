@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 import pytest
 from sqlalchemy import exc, select
 
+from conftest import Lifecycle
 from mlplatform.appdb.datasets import require_latest
 from mlplatform.appdb.predictions import count_batch, read_batch
 from mlplatform.appdb.schema import predictions
