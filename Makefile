@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-quick install dev clean
+.PHONY: demo test test-quick lint typecheck install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mlplatform demo
 
+## make lint: ruff (lint and format check) over the code and the tests; `ruff format` fixes the formatting
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## make typecheck: mypy over the package as installed: platform/, assets/ and sensors/ linked under `mlplatform`
+typecheck: $(TEST_STAMP)
+	rm -rf build/typecheck && mkdir -p build/typecheck/mlplatform
+	cp -rs $(CURDIR)/platform/. build/typecheck/mlplatform/
+	ln -s $(CURDIR)/assets build/typecheck/mlplatform/assets
+	ln -s $(CURDIR)/sensors build/typecheck/mlplatform/sensors
+	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p mlplatform
+
 ## make test: install what the tests need and run them all (CI runs this), with the slowest 25 and the total time
-test: $(TEST_STAMP)
+test: lint typecheck
 	bash tests/setup/postgres.sh
 	bash tests/setup/observability.sh
 	VENV=$(VENV) bash tests/setup/browser.sh
@@ -35,13 +48,12 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 ## make test-quick: the inner loop, unit and in-process tests (not `slow`, see tests/plugins/speed.py); no set-up
-test-quick: $(TEST_STAMP)
+test-quick: lint typecheck
 	$(BIN)/python -m pytest -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000 over the same embedded home as the demo
 dev: $(STAMP)
-	mkdir -p $${DAGSTER_HOME:-$(CURDIR)/.mlplatform/dagster}
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.mlplatform/dagster} $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/mlplatform dev
 
 clean:
 	rm -rf .mlplatform

@@ -17,9 +17,11 @@ from mlplatform.training.scoring import PRIMARY_METRIC
 from mlplatform.training.split import SplitSpec, split
 from mlplatform.training.tracking import log_training
 
+
 class TrainingConfig(Config):
     seed: int = Field(default=0, description="Seed of the train/validation split and of the seeded estimators.")
     validation_fraction: float = Field(default=0.2, description="Share of rows held out for validation.")
+
 
 @asset(
     partitions_def=dataset_partitions,
@@ -47,12 +49,24 @@ def candidate_model(
     runs = log_training(registry, fitted, best, dataset, train, validation, tags)
 
     model_name = registry.model_name(name)
-    version_tags = {**tags, **spec.as_tags(), "algorithm": best.algorithm, "metric": metric,
-                    "metric_value": str(best.metrics[metric])}
+    version_tags = {
+        **tags,
+        **spec.as_tags(),
+        "algorithm": best.algorithm,
+        "metric": metric,
+        "metric_value": str(best.metrics[metric]),
+    }
     version = registry.register(runs.best_model_uri, runs.best_run_id, model_name, version_tags)
     candidate_alias = registry.aliases.candidate
-    move_alias(registry, app_db.engine, model_name, candidate_alias, int(version.version),
-               f"dagster run {context.run_id}", f"best of {len(fitted)} candidates on {name} v{dataset.version}")
+    move_alias(
+        registry,
+        app_db.engine,
+        model_name,
+        candidate_alias,
+        int(version.version),
+        f"dagster run {context.run_id}",
+        f"best of {len(fitted)} candidates on {name} v{dataset.version}",
+    )
     context.log.info(f"registered {model_name} v{version.version} ({best.algorithm}) as {candidate_alias}")
     return MaterializeResult(
         metadata={
@@ -75,6 +89,8 @@ def candidate_model(
 def _scores(fitted, best) -> pd.DataFrame:
     """One row per candidate: its validation metrics and whether it is the one registered."""
     return pd.DataFrame(
-        [{"algorithm": c.algorithm, **{f"validation_{k}": v for k, v in c.metrics.items()}, "registered": c is best}
-         for c in fitted]
+        [
+            {"algorithm": c.algorithm, **{f"validation_{k}": v for k, v in c.metrics.items()}, "registered": c is best}
+            for c in fitted
+        ]
     )

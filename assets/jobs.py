@@ -17,7 +17,7 @@ from dagster import (
 
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.monitoring_report import monitoring_report
-from mlplatform.assets.partitions import dataset_partitions
+from mlplatform.assets.partitions import DATASET_PARTITIONS, dataset_partitions
 from mlplatform.assets.predictions import predictions
 from mlplatform.assets.production_alias import production_alias
 from mlplatform.assets.raw_dataset import raw_dataset
@@ -49,6 +49,7 @@ monitoring_job = define_asset_job(
 JOBS = [data_load_job, training_job, inference_job, monitoring_job]
 CRON = {"data_load_job": "@daily", "training_job": "@weekly", "inference_job": "@hourly", "monitoring_job": "@daily"}
 
+
 def schedules(scheduler: str) -> list:
     """One schedule per job, running when ``scheduler`` is ``dagster``, stopped (startable in the UI) otherwise."""
     status = DefaultScheduleStatus.RUNNING if scheduler == "dagster" else DefaultScheduleStatus.STOPPED
@@ -64,7 +65,7 @@ def _every_dataset(job, status: DefaultScheduleStatus):
         description=f"{job.name} for every dataset partition, {CRON[job.name]}.",
     )
     def _schedule(context: ScheduleEvaluationContext):
-        keys = context.instance.get_dynamic_partitions(dataset_partitions.name)
+        keys = context.instance.get_dynamic_partitions(DATASET_PARTITIONS)
         if not keys:
             return SkipReason("no dataset partitions yet: run `mlplatform demo` or add one in the UI")
         tick = context.scheduled_execution_time.isoformat()

@@ -19,6 +19,7 @@ from mlplatform.quality.holdout import trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 
+
 @asset(
     partitions_def=dataset_partitions,
     deps=[predictions],

@@ -2,4 +2,5 @@
 
 from dagster import DynamicPartitionsDefinition
 
-dataset_partitions = DynamicPartitionsDefinition(name="dataset")
+DATASET_PARTITIONS = "dataset"
+dataset_partitions = DynamicPartitionsDefinition(name=DATASET_PARTITIONS)

@@ -14,8 +14,10 @@ from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.training.promotion import decide
 
+
 class PromotionConfig(Config):
     margin: float = Field(default=0.0, description="How much the candidate must beat production by to be promoted.")
+
 
 @asset(
     partitions_def=dataset_partitions,
@@ -33,7 +35,9 @@ def production_alias(
     model_name = registry.model_name(context.partition_key)
     candidate = trained_model(engine, registry, registry.require_alias(model_name, aliases.candidate))
     current = registry.alias_version(model_name, aliases.production)
-    production = trained_model(engine, registry, current) if current and current.version != candidate.version.version else None
+    production = (
+        trained_model(engine, registry, current) if current and current.version != candidate.version.version else None
+    )
 
     models = [candidate] + ([production] if production else [])
     evaluation = evaluate_held_out(engine, require_latest(engine, context.partition_key), models)
@@ -44,12 +48,24 @@ def production_alias(
     production_score = evaluation.scores[1] if production else None
 
     decision = decide(
-        metric, candidate_score, production_score, config.margin, candidate.number, int(current.version) if current else None
+        metric,
+        candidate_score,
+        production_score,
+        config.margin,
+        candidate.number,
+        int(current.version) if current else None,
     )
     if decision.promote:
-        move_alias(registry, engine, model_name, aliases.production, candidate.number,
-                   f"dagster run {context.run_id}", decision.reason)
-    production_version = candidate.number if decision.promote else int(current.version)
+        move_alias(
+            registry,
+            engine,
+            model_name,
+            aliases.production,
+            candidate.number,
+            f"dagster run {context.run_id}",
+            decision.reason,
+        )
+    production_version = candidate.number if decision.promote or current is None else int(current.version)
     context.log.info(f"{model_name}: {'promoted' if decision.promote else 'kept production'} ({decision.reason})")
     return MaterializeResult(
         metadata={
@@ -67,7 +83,9 @@ def production_alias(
             "margin": config.margin,
             "held_out_rows": evaluation.held_out_rows,
             "decision": MetadataValue.json(decision.as_dict()),
-            "scores": frame_table(_scores(metric, evaluation.held_out_rows, candidate.number, candidate_score, current, production_score)),
+            "scores": frame_table(
+                _scores(metric, evaluation.held_out_rows, candidate.number, candidate_score, current, production_score)
+            ),
         }
     )
 
@@ -77,14 +95,23 @@ def _verdict(decision, model_name: str, alias: str, candidate_version: int, curr
     if decision.promote:
         action = f"**Promoted**: `{model_name}` v{candidate_version} now has the `{alias}` alias"
     else:
-        action = f"**Kept**: `{alias}` stays on `{model_name}` v{int(current.version)}, candidate v{candidate_version} not promoted"
+        kept = f"`{alias}` stays on `{model_name}` v{int(current.version)}"
+        action = f"**Kept**: {kept}, candidate v{candidate_version} not promoted"
     return f"{action}. Reason: {decision.reason}."
 
 
-def _scores(metric: str, rows: int, candidate_version: int, candidate_score: float, current, production_score) -> pd.DataFrame:
+def _scores(
+    metric: str, rows: int, candidate_version: int, candidate_score: float, current, production_score
+) -> pd.DataFrame:
     """Candidate and production side by side on the same held-out rows."""
     scores = [{"model": "candidate", "version": candidate_version, metric: candidate_score, "held_out_rows": rows}]
     if current is not None:
-        scores.append({"model": "production (before)", "version": int(current.version), metric: production_score,
-                       "held_out_rows": rows})
+        scores.append(
+            {
+                "model": "production (before)",
+                "version": int(current.version),
+                metric: production_score,
+                "held_out_rows": rows,
+            }
+        )
     return pd.DataFrame(scores)

@@ -20,6 +20,7 @@ from mlplatform.resources.app_db import AppDatabase
 
 CHECK_NAMES = ("typed_schema", "no_nulls", "target_present")
 
+
 class DatasetLoadConfig(Config):
     source: str = Field(
         default="",
@@ -27,6 +28,7 @@ class DatasetLoadConfig(Config):
         "recorded for this partition, else the built-in named like the partition.",
     )
     target: str = Field(default="", description="The target column of a CSV file.")
+
 
 @asset(
     partitions_def=dataset_partitions,

@@ -6,7 +6,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-_PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+_PUBLIC_GRANTEES = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+)
 
 
 class ArtifactStoreError(RuntimeError):
@@ -22,7 +25,8 @@ def s3_client(endpoint_url: str):
 def ensure_private_bucket(endpoint_url: str, bucket: str) -> bool:
     """Create ``bucket`` if missing and make sure no public grant is on it; returns True when it was created."""
     client = s3_client(endpoint_url)
-    where = f"S3 endpoint {endpoint_url or '(AWS default)'} (MLFLOW_S3_ENDPOINT_URL), bucket {bucket!r} (S3_ARTIFACT_BUCKET)"
+    endpoint = endpoint_url or "(AWS default)"
+    where = f"S3 endpoint {endpoint} (MLFLOW_S3_ENDPOINT_URL), bucket {bucket!r} (S3_ARTIFACT_BUCKET)"
     try:
         created = False
         try:
@@ -40,8 +44,11 @@ def ensure_private_bucket(endpoint_url: str, bucket: str) -> bool:
         raise ArtifactStoreError(f"{where}: cannot connect ({exc})") from None
     except ClientError as exc:
         error = exc.response["Error"]
-        hint = ": the credentials were rejected, check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY" if error["Code"] in (
-            "403", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied") else ""
+        hint = (
+            ": the credentials were rejected, check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+            if error["Code"] in ("403", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied")
+            else ""
+        )
         raise ArtifactStoreError(f"{where}: {error['Code']} {error.get('Message', '')}{hint}".rstrip()) from None
     except BotoCoreError as exc:
         raise ArtifactStoreError(f"{where}: {exc}") from None

@@ -40,6 +40,7 @@ def log_contract(run: TrackedRun, dataset: DatasetVersion, validation: pd.DataFr
     run.log_dict(validation_metrics, METRICS_PATH)
 
 
-def load_sample_input(registry: ModelRegistry, run_id: str) -> pd.DataFrame:
+def load_sample_input(registry: ModelRegistry, run_id: str | None) -> pd.DataFrame:
+    if not run_id:
+        raise LookupError("the model version has no source run, so no data_contract/sample_input.csv")
     return pd.read_csv(io.StringIO(registry.load_text(run_id, SAMPLE_PATH)))
-

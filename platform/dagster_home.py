@@ -33,7 +33,8 @@ POSTGRES_STORAGE = """storage:
 
 def instance_yaml(settings: Settings) -> str:
     storage = POSTGRES_STORAGE if settings.dagster_postgres_url else ""
-    return f"{MARKER}; rewritten from the settings by every platform command.\n{storage}{RUN_QUEUE}telemetry:\n  enabled: false\n"
+    header = f"{MARKER}; rewritten from the settings by every platform command.\n"
+    return f"{header}{storage}{RUN_QUEUE}telemetry:\n  enabled: false\n"
 
 
 def prepare(settings: Settings) -> Path:
@@ -55,5 +56,9 @@ def instance(settings: Settings) -> DagsterInstance:
     """The Dagster instance of the settings' home, in this process (the URL is passed in, not read from the
     environment, so ``Settings.load(home)`` works whatever this process's environment says)."""
     home = prepare(settings)
-    overrides = {"storage": {"postgres": {"postgres_url": settings.dagster_postgres_url}}} if settings.dagster_postgres_url else None
+    overrides = (
+        {"storage": {"postgres": {"postgres_url": settings.dagster_postgres_url}}}
+        if settings.dagster_postgres_url
+        else None
+    )
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))

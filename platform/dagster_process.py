@@ -21,13 +21,17 @@ _SIGINT_DEFAULT_EXEC = (
 )
 
 
-def start_dagster_dev(cwd: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
-    """``env`` is the whole environment of the process (this venv's bin is put first on its PATH); the platform's
-    home it names is prepared (``dagster.yaml``) before Dagster starts."""
+def start_dagster_dev(port: int, log: Path, env: dict[str, str], workspace: Path | None = None) -> subprocess.Popen:
+    """``dagster dev`` of ``workspace`` (a ``workspace.yaml``, as users run it from the repository), else of the
+    installed code location ``mlplatform.definitions``. ``env`` is the whole environment of the process (this venv's
+    bin is put first on its PATH); the platform's home it names is prepared (``dagster.yaml``) before Dagster starts.
+    """
     prepare(Settings.from_mapping(env))
-    command = [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, str(BIN / "dagster"), "dev", "-w", "workspace.yaml",
-               "-h", "127.0.0.1", "-p", str(port)]
-    return spawn(command, log, {**env, "PATH": f"{BIN}:{env.get('PATH', '')}"}, cwd=cwd)
+    target = ["-w", str(workspace)] if workspace else ["-m", "mlplatform.definitions"]
+    command = [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, str(BIN / "dagster"), "dev", *target]
+    environment = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
+    cwd = workspace.parent if workspace else None
+    return spawn([*command, "-h", "127.0.0.1", "-p", str(port)], log, environment, cwd=cwd)
 
 
 def stop_dagster_dev(process: subprocess.Popen, timeout_s: float = 30) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from queue import Empty, Queue
 from typing import TypeVar
 
@@ -34,8 +34,8 @@ def identity(batch: str, role: str, dataset: DatasetVersion, model: TrainedModel
         model_name=model.version.name,
         model_version=model.number,
         model_alias=alias,
-        mlflow_run_id=model.version.run_id,
-        created_at=datetime.now(timezone.utc),
+        mlflow_run_id=model.version.run_id or "",
+        created_at=datetime.now(UTC),
     )
 
 
@@ -85,7 +85,12 @@ def prefetched(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 
 def run_batch(
-    engine: Engine, dataset: DatasetVersion, model, features: list[str], who: BatchIdentity, chunk_rows: int = CHUNK_ROWS
+    engine: Engine,
+    dataset: DatasetVersion,
+    model,
+    features: list[str],
+    who: BatchIdentity,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> int:
     """Predict every row of ``dataset`` and replace the batch (``who``) in one transaction; returns rows written."""
     written = 0

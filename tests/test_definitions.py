@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from dagster import AssetCheckKey, AssetKey, DefaultScheduleStatus, DefaultSensorStatus, EnvVar, build_schedule_context
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from mlplatform.definitions import build_definitions, defs
 from mlplatform.settings import Settings, platform_variables
 
-TICK = datetime(2026, 11, 27, 6, tzinfo=timezone.utc)
+TICK = datetime(2026, 11, 27, 6, tzinfo=UTC)
 ASSETS = ["raw_dataset", "candidate_model", "production_alias", "predictions", "monitoring_report"]
 
 
@@ -47,8 +47,9 @@ def test_jobs_map_onto_the_old_dags_with_their_schedules():
     }
 
 
-@pytest.mark.parametrize(("scheduler", "status"), [("dagster", DefaultScheduleStatus.RUNNING),
-                                                    ("airflow", DefaultScheduleStatus.STOPPED)])
+@pytest.mark.parametrize(
+    ("scheduler", "status"), [("dagster", DefaultScheduleStatus.RUNNING), ("airflow", DefaultScheduleStatus.STOPPED)]
+)
 def test_one_scheduler_runs_the_jobs(scheduler, status, tmp_path):
     settings = Settings.from_mapping({"MLPLATFORM_HOME": str(tmp_path), "MLPLATFORM_SCHEDULER": scheduler})
     assert {s.default_status for s in build_definitions(settings).schedules} == {status}
@@ -87,8 +88,15 @@ def test_importing_the_definitions_changes_neither_environment_nor_filesystem(tm
     were, and the embedded default's home was not created."""
     # (MLflow's own bookkeeping variables, _MLFLOW_*, are MLflow's business: the parent's are not passed on.)
     env = {k: v for k, v in os.environ.items() if k not in platform_variables() and not k.startswith("_MLFLOW_")}
-    result = subprocess.run([sys.executable, "-c", IMPORT_AND_REPORT], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_AND_REPORT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"changed": {}, "removed": [], "sensors": ["alias_sensor"]}
     assert list(tmp_path.iterdir()) == []
@@ -96,9 +104,17 @@ def test_importing_the_definitions_changes_neither_environment_nor_filesystem(tm
 
 def test_schedules_request_one_run_per_dataset(lifecycle):
     schedule = next(s for s in defs.schedules if s.job_name == "inference_job")
-    empty = schedule.evaluate_tick(build_schedule_context(instance=lifecycle.instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()))
+    empty = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=lifecycle.instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()
+        )
+    )
     assert not empty.run_requests and "no dataset partitions" in empty.skip_message
     lifecycle.instance.add_dynamic_partitions("dataset", ["iris", "wine"])
-    tick = schedule.evaluate_tick(build_schedule_context(instance=lifecycle.instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()))
+    tick = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=lifecycle.instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()
+        )
+    )
     assert sorted(r.partition_key for r in tick.run_requests) == ["iris", "wine"]
     assert len({r.run_key for r in tick.run_requests}) == 2

@@ -37,8 +37,12 @@ def _normalize(name: str) -> str:
 
 def _source_files(copy: Path) -> set[str]:
     """Where each file of the mapped folders of a source copy (made with ``IGNORED``) must land in the wheel."""
-    return {f"{package.replace('.', '/')}/{path.relative_to(copy / folder).as_posix()}"
-            for package, folder in PACKAGE_DIR.items() for path in (copy / folder).rglob("*") if path.is_file()}
+    return {
+        f"{package.replace('.', '/')}/{path.relative_to(copy / folder).as_posix()}"
+        for package, folder in PACKAGE_DIR.items()
+        for path in (copy / folder).rglob("*")
+        if path.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +62,27 @@ def build(tmp_path_factory):
             installed = None
         assert installed and requirement.specifier.contains(installed, prereleases=True), (
             f"the project venv has {requirement.name} {installed}, the build needs {requirement}: "
-            "`make test-quick` (or `make test`) installs the test extra, which brings it")
+            "`make test-quick` (or `make test`) installs the test extra, which brings it"
+        )
     # No build isolation: offline, and seconds instead of a download of the build backend per run.
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-         "-w", str(folder / "dist"), str(source)],
-        capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "-w",
+            str(folder / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = (folder / "dist").glob(f"{NAME}-{VERSION}-*.whl")
     return wheel, source
@@ -78,11 +97,29 @@ def fresh_venv(build, tmp_path_factory) -> Path:
     python = venv / "bin" / "python"
     assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet",
-         str(wheel)], capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # This interpreter's site-packages folders (the project venv's), appended after the fresh venv's own: the
     # wheel's `mlplatform` comes first, and the editable install's finder there is never started.
     project = [path for path in sys.path if Path(path).name in ("site-packages", "dist-packages")]
@@ -107,8 +144,10 @@ def test_wheel_holds_every_file_of_the_tree_and_nothing_else(build):
     expected = set(_source_files(source))
     assert any(name.startswith("mlplatform/bench/") for name in expected)
     missing, extra = sorted(expected - content), sorted(content - expected)
-    assert not missing, (f"in the tree but not in the wheel (an undiscovered package, or data files that need "
-                         f"[tool.setuptools.package-data]): {missing}")
+    assert not missing, (
+        f"in the tree but not in the wheel (an undiscovered package, or data files that need "
+        f"[tool.setuptools.package-data]): {missing}"
+    )
     assert not extra, f"in the wheel but not in the tree: {extra}"
     assert {name.split("/")[0] for name in names} == {"mlplatform", dist_info}
     assert not any(name == "platform" or name.startswith("platform/") for name in names)
@@ -126,13 +165,18 @@ def test_installed_wheel_runs_the_cli_and_imports_every_module(build, fresh_venv
         result = _run_in(fresh_venv, elsewhere, str(fresh_venv / "bin" / "mlplatform"), *args)
         assert result.returncode == 0, result.stderr[-3000:]
         assert expected in result.stdout and "usage: mlplatform" in result.stdout
-    modules = sorted(name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-                     for name in _source_files(source) if name.endswith(".py"))
+    modules = sorted(
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for name in _source_files(source)
+        if name.endswith(".py")
+    )
     assert "mlplatform.bench.switch" in modules
-    script = ("import importlib, sys\n"
-              "for name in sys.argv[1:]:\n"
-              "    module = importlib.import_module(name)\n"
-              "    print(name, module.__file__)\n")
+    script = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    module = importlib.import_module(name)\n"
+        "    print(name, module.__file__)\n"
+    )
     result = _run_in(fresh_venv, elsewhere, str(fresh_venv / "bin" / "python"), "-c", script, *modules)
     assert result.returncode == 0, result.stderr[-3000:]
     locations = dict(line.split(" ", 1) for line in result.stdout.splitlines())
@@ -163,11 +207,17 @@ def test_every_import_is_a_declared_dependency():
     declared = {_normalize(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
     distributions = packages_distributions()
     own = {package.split(".")[0] for package in PACKAGE_DIR}
-    third_party = {name: files for name, files in _imports(REPO_ROOT).items()
-                   if name not in sys.stdlib_module_names and name not in own}
+    third_party = {
+        name: files
+        for name, files in _imports(REPO_ROOT).items()
+        if name not in sys.stdlib_module_names and name not in own
+    }
     assert {"dagster", "mlflow", "skops"} <= set(third_party)
     unknown = {name: sorted(files) for name, files in third_party.items() if name not in distributions}
     assert not unknown, f"imported but installed by no distribution in the project venv: {unknown}"
-    undeclared = {name: (distributions[name], sorted(files)) for name, files in third_party.items()
-                  if not declared & {_normalize(d) for d in distributions[name]}}
+    undeclared = {
+        name: (distributions[name], sorted(files))
+        for name, files in third_party.items()
+        if not declared & {_normalize(d) for d in distributions[name]}
+    }
     assert not undeclared, f"imported but not in [project] dependencies of pyproject.toml: {undeclared}"

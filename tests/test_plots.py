@@ -68,18 +68,27 @@ def test_markdown_image_is_a_data_uri_of_the_png():
     png = figure_png(validation_figure("regression", [1.0, 2.0], [1.0, 2.5], "t"))
     text = markdown_image(png, "a plot").value
     assert text.startswith("![a plot](data:image/png;base64,") and text.endswith(")")
-    assert base64.b64decode(text[len("![a plot](data:image/png;base64,"):-1]) == png
+    assert base64.b64decode(text[len("![a plot](data:image/png;base64,") : -1]) == png
 
 
 def test_frame_table_keeps_types_rounds_floats_and_blanks_non_finite_numbers():
     frame = pd.DataFrame(
-        {"feature": ["a", "b"], "rows": [3, 4], "psi": [0.123456789, math.inf], "drifted": [True, False],
-         "score": [None, 0.5]}
+        {
+            "feature": ["a", "b"],
+            "rows": [3, 4],
+            "psi": [0.123456789, math.inf],
+            "drifted": [True, False],
+            "score": [None, 0.5],
+        }
     )
     table = frame_table(frame)
     assert isinstance(table, TableMetadataValue)
     assert [(c.name, c.type) for c in table.schema.columns] == [
-        ("feature", "string"), ("rows", "int"), ("psi", "float"), ("drifted", "bool"), ("score", "float")
+        ("feature", "string"),
+        ("rows", "int"),
+        ("psi", "float"),
+        ("drifted", "bool"),
+        ("score", "float"),
     ]
     assert [r.data for r in table.records] == [
         {"feature": "a", "rows": 3, "psi": 0.1235, "drifted": True, "score": None},

@@ -11,9 +11,16 @@ def record_change(
     engine: Engine, model: str, alias: str, from_version: int | None, to_version: int | None, actor: str, reason: str
 ) -> None:
     with engine.begin() as conn:
-        conn.execute(alias_history.insert().values(
-            model_name=model, alias=alias, from_version=from_version, to_version=to_version, actor=actor, reason=reason
-        ))
+        conn.execute(
+            alias_history.insert().values(
+                model_name=model,
+                alias=alias,
+                from_version=from_version,
+                to_version=to_version,
+                actor=actor,
+                reason=reason,
+            )
+        )
 
 
 def history(engine: Engine, model: str, alias: str | None = None) -> list[dict]:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Engine, Float, Integer, MetaData, Table, Text, func, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, Float, MetaData, Table, Text, func, select
 
 from mlplatform.appdb import pgcopy
+from mlplatform.appdb.engine import psycopg_connection
 from mlplatform.appdb.schema import dataset_versions
 from mlplatform.datasets.sources import SourceData
 
@@ -65,7 +66,9 @@ def store_chunks(
     first = next(chunks)
     columns = [{"name": c, "dtype": _dtype(first[c])} for c in first.columns]
     with engine.begin() as conn:
-        latest = conn.execute(select(func.max(dataset_versions.c.version)).where(dataset_versions.c.name == name)).scalar()
+        latest = conn.execute(
+            select(func.max(dataset_versions.c.version)).where(dataset_versions.c.name == name)
+        ).scalar()
         version = (latest or 0) + 1
         table = _table(f"ds_{name}_v{version}", columns)
         table.create(conn)
@@ -99,7 +102,7 @@ def _insert_rows(conn: Connection, table: Table, frame: pd.DataFrame, columns: l
     fields = [("int8", frame[ROW_ID].to_numpy())]
     fields += [(kinds[c["dtype"]], frame[c["name"]].to_numpy()) for c in columns]
     names = ", ".join(f'"{n}"' for n in [ROW_ID, *(c["name"] for c in columns)])
-    with conn.connection.driver_connection.cursor() as cursor:
+    with psycopg_connection(conn).cursor() as cursor:
         with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
             copy.write(pgcopy.HEADER)
             copy.write(pgcopy.encode_rows(fields, len(frame)))
@@ -120,21 +123,25 @@ def iter_feature_chunks(
             yield _plain_names(chunk).astype("float64")
 
 
-def _array_chunks(engine: Engine, dataset: DatasetVersion, features: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _array_chunks(
+    engine: Engine, dataset: DatasetVersion, features: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
     # One round trip per chunk: each column comes back as one binary array (array_send), decoded by numpy, instead
     # of a million per-row messages. Row ids are dense (0..rows-1), so a chunk is a primary-key range.
     columns = [f'"{ROW_ID}"::int8', *(f"COALESCE(\"{f}\", 'NaN')::float8" for f in features)]
     aggregates = ", ".join(f"array_send(array_agg(c{i}))" for i in range(len(columns)))
     selected = ", ".join(f"{c} AS c{i}" for i, c in enumerate(columns))
-    query = (f'SELECT {aggregates} FROM (SELECT {selected} FROM "{dataset.table_name}" '
-             f'WHERE "{ROW_ID}" >= %s AND "{ROW_ID}" < %s ORDER BY "{ROW_ID}") AS chunk')
+    query = (
+        f'SELECT {aggregates} FROM (SELECT {selected} FROM "{dataset.table_name}" '
+        f'WHERE "{ROW_ID}" >= %s AND "{ROW_ID}" < %s ORDER BY "{ROW_ID}") AS chunk'
+    )
     raw = engine.raw_connection()
     try:
-        connection = raw.driver_connection
+        connection = psycopg_connection(raw)
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for start in range(0, dataset.rows, chunk_rows):
             arrays = connection.execute(query, (start, start + chunk_rows), binary=True).fetchone()
-            if arrays[0] is None:
+            if arrays is None or arrays[0] is None:
                 continue
             frame = pd.DataFrame({f: pgcopy.decode_array(arrays[i + 1], "float8") for i, f in enumerate(features)})
             frame.index = pd.Index(pgcopy.decode_array(arrays[0], "int8"), name=ROW_ID)
@@ -202,5 +209,7 @@ def _table(name: str, columns: list[dict]) -> Table:
 def require_latest(engine: Engine, name: str) -> DatasetVersion:
     dataset = latest_version(engine, name)
     if dataset is None:
-        raise LookupError(f"dataset {name!r} has no version in app-db: materialize raw_dataset for partition {name!r} first")
+        raise LookupError(
+            f"dataset {name!r} has no version in app-db: materialize raw_dataset for partition {name!r} first"
+        )
     return dataset

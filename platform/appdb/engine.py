@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import PoolProxiedConnection
 
 from mlplatform.appdb.migrations import upgrade
 
@@ -18,7 +21,16 @@ def engine_for(uri: str) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def psycopg_connection(connection: Connection | PoolProxiedConnection) -> psycopg.Connection:
+    """The psycopg 3 connection under a SQLAlchemy one: binary COPY and array reads speak its API."""
+    pooled = connection.connection if isinstance(connection, Connection) else connection
+    driver = pooled.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"app-db needs the psycopg (3) driver for COPY, got {type(driver).__module__}")
+    return driver
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record) -> None:
     # Several processes (Dagster webserver, daemon, run workers, the CLI) share the embedded file.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -7,8 +7,8 @@ apply each migration exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy import Column, Connection, DateTime, Engine, Integer, MetaData, String, Table, func, select, text
 

@@ -7,13 +7,15 @@ numpy structured array each; variable-length text is grouped by byte length so e
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _OIDS = {"float8": 701, "text": 25}
 _SCALARS = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float8": ">f8"}
 NULL = object()
@@ -42,7 +44,7 @@ def constant(kind: str, value) -> bytes:
     raise ValueError(f"unsupported COPY type {kind!r}")
 
 
-def encode_rows(columns: list[tuple[str, object]], rows: int) -> bytes:
+def encode_rows(columns: Sequence[tuple[str, Any]], rows: int) -> bytes:
     """Encode ``rows`` rows; each column is (kind, constant bytes from ``constant``) or (kind, per-row numpy array).
 
     Per-row kinds: int4, int8, float8 (1-D), float8[] (2-D, one array per row) and text (1-D of str).
@@ -51,7 +53,8 @@ def encode_rows(columns: list[tuple[str, object]], rows: int) -> bytes:
     if not texts:
         return _encode_group(columns, np.arange(rows), {})
     # Few distinct labels per column (class names): encode each once, then group rows by their byte lengths.
-    encoded, lengths = {}, []
+    encoded: dict[int, np.ndarray] = {}
+    lengths = []
     for i in texts:
         labels, inverse = np.unique(np.asarray(columns[i][1], dtype=str), return_inverse=True)
         as_bytes = np.array([label.encode() for label in labels], dtype=object)
@@ -68,7 +71,10 @@ def encode_rows(columns: list[tuple[str, object]], rows: int) -> bytes:
     return b"".join(parts)
 
 
-def _encode_group(columns, index: np.ndarray, text_widths: dict[int, int], encoded: dict | None = None) -> bytes:
+def _encode_group(
+    columns: Sequence[tuple[str, Any]], index: np.ndarray, text_widths: dict[int, int], encoded: dict | None = None
+) -> bytes:
+    encoded = encoded or {}
     fields: list[tuple] = [("count", ">i2")]
     for i, (kind, values) in enumerate(columns):
         if isinstance(values, bytes):

@@ -7,10 +7,10 @@ On PostgreSQL the rows go in as one binary COPY stream built with numpy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from mlplatform.appdb import pgcopy
+from mlplatform.appdb.engine import psycopg_connection
 from mlplatform.appdb.schema import predictions
 
 
@@ -62,9 +63,22 @@ class _SqlWriter:
 
 
 class _CopyWriter:
-    _COLUMNS = ("batch_id", "model_role", "row_id", "dataset", "dataset_version", "model_name", "model_version",
-                "model_alias", "mlflow_run_id", "predicted_class", "predicted_value", "classes", "probabilities",
-                "created_at")
+    _COLUMNS = (
+        "batch_id",
+        "model_role",
+        "row_id",
+        "dataset",
+        "dataset_version",
+        "model_name",
+        "model_version",
+        "model_alias",
+        "mlflow_run_id",
+        "predicted_class",
+        "predicted_value",
+        "classes",
+        "probabilities",
+        "created_at",
+    )
 
     def __init__(self, copy, identity: BatchIdentity) -> None:
         self.copy = copy
@@ -107,7 +121,7 @@ def open_batch(engine: Engine, identity: BatchIdentity) -> Iterator[_SqlWriter |
             yield _SqlWriter(conn, identity)
             return
         columns = ", ".join(_CopyWriter._COLUMNS)
-        with conn.connection.driver_connection.cursor() as cursor:
+        with psycopg_connection(conn).cursor() as cursor:
             # Queued: a psycopg thread sends while the next chunk is read and predicted (bounded queue).
             statement = f"COPY predictions ({columns}) FROM STDIN (FORMAT BINARY)"
             with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:

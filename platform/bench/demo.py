@@ -1,4 +1,4 @@
-"""``mlplatform bench demo``: the demo as a user runs it, in fresh homes, timed; model quality next to the old stack's."""
+"""``mlplatform bench demo``: the demo as users run it, in fresh homes, timed; model quality beside the old stack's."""
 
 from __future__ import annotations
 
@@ -20,8 +20,17 @@ def bench_demo(datasets: list[str]) -> dict:
         with tempfile.TemporaryDirectory(prefix=f"mlplatform-bench-{dataset}-") as home:
             started = time.perf_counter()
             result = subprocess.run(
-                [str(Path(sys.executable).parent / "mlplatform"), "demo", "--home", home, "--dataset", dataset, "--json"],
-                capture_output=True, text=True,
+                [
+                    str(Path(sys.executable).parent / "mlplatform"),
+                    "demo",
+                    "--home",
+                    home,
+                    "--dataset",
+                    dataset,
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
             )
             wall = time.perf_counter() - started
         if result.returncode != 0:
@@ -40,4 +49,3 @@ def bench_demo(datasets: list[str]) -> dict:
         "max_wall_seconds": max(r["wall_seconds"] for r in runs.values()),
         "datasets": runs,
     }
-

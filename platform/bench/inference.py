@@ -15,7 +15,7 @@ import resource
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
@@ -26,10 +26,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sqlalchemy import JSON, Column, DateTime, Engine, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session, declarative_base
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from mlplatform.appdb.datasets import DatasetVersion, iter_feature_chunks, store_chunks
-from mlplatform.appdb.engine import engine_for
+from mlplatform.appdb.engine import engine_for, psycopg_connection
 from mlplatform.appdb.predictions import BatchIdentity, PredictedChunk
 from mlplatform.appdb.schema import predictions
 from mlplatform.inference import predict_chunk, run_batch
@@ -37,7 +37,10 @@ from mlplatform.inference import predict_chunk, run_batch
 FEATURES = [f"f{i:02d}" for i in range(20)]
 CHUNK_ROWS = 100_000
 TRAIN_ROWS = 50_000
-OldStackBase = declarative_base()
+
+
+class OldStackBase(DeclarativeBase):
+    """The old stack's ORM models."""
 
 
 class OldStackPrediction(OldStackBase):
@@ -68,8 +71,17 @@ def generated_chunks(rows: int, seed: int = 0):
 
 
 def _identity(dataset: DatasetVersion, role: str) -> BatchIdentity:
-    return BatchIdentity(f"bench-{dataset.name}-v{dataset.version}", role, dataset.name, dataset.version,
-                         "bench_model", 1, "Production", uuid.uuid4().hex, datetime.now(timezone.utc))
+    return BatchIdentity(
+        f"bench-{dataset.name}-v{dataset.version}",
+        role,
+        dataset.name,
+        dataset.version,
+        "bench_model",
+        1,
+        "Production",
+        uuid.uuid4().hex,
+        datetime.now(UTC),
+    )
 
 
 def _platform_path(uri: str, dataset: DatasetVersion, model_path: str, queue) -> None:
@@ -78,7 +90,9 @@ def _platform_path(uri: str, dataset: DatasetVersion, model_path: str, queue) ->
     started = time.perf_counter()
     written = run_batch(engine, dataset, model, FEATURES, _identity(dataset, "production"), CHUNK_ROWS)
     seconds = time.perf_counter() - started
-    queue.put({"rows": written, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(
+        {"rows": written, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    )
 
 
 def _in_fresh_process(uri: str, dataset: DatasetVersion, model_path: str) -> dict:
@@ -91,17 +105,35 @@ def _in_fresh_process(uri: str, dataset: DatasetVersion, model_path: str) -> dic
     return result
 
 
-def _prediction_frame(model, features: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
+def _classified(model, features: pd.DataFrame, dataset: DatasetVersion) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Classes, labels and probabilities of the bench's classifier (its generated target is a class)."""
     predicted = predict_chunk(model, features, dataset.task_type)
+    if predicted.classes is None or predicted.predicted_class is None or predicted.probabilities is None:
+        raise TypeError("bench inference needs a classifier")
+    return predicted.classes, predicted.predicted_class, predicted.probabilities
+
+
+def _prediction_frame(model, features: pd.DataFrame, dataset: DatasetVersion) -> pd.DataFrame:
+    classes, labels, probabilities = _classified(model, features, dataset)
     who = _identity(dataset, "production")
-    return pd.DataFrame({
-        "batch_id": who.batch_id, "model_role": who.model_role, "row_id": predicted.row_ids,
-        "dataset": who.dataset, "dataset_version": who.dataset_version, "model_name": who.model_name,
-        "model_version": who.model_version, "model_alias": who.model_alias, "mlflow_run_id": who.mlflow_run_id,
-        "predicted_class": predicted.predicted_class, "predicted_value": None,
-        "classes": [predicted.classes] * len(predicted), "probabilities": list(predicted.probabilities),
-        "created_at": who.created_at,
-    })
+    return pd.DataFrame(
+        {
+            "batch_id": who.batch_id,
+            "model_role": who.model_role,
+            "row_id": features.index.to_numpy(),
+            "dataset": who.dataset,
+            "dataset_version": who.dataset_version,
+            "model_name": who.model_name,
+            "model_version": who.model_version,
+            "model_alias": who.model_alias,
+            "mlflow_run_id": who.mlflow_run_id,
+            "predicted_class": labels,
+            "predicted_value": None,
+            "classes": [classes] * len(labels),
+            "probabilities": list(probabilities),
+            "created_at": who.created_at,
+        }
+    )
 
 
 def _to_sql(engine: Engine, model, features: pd.DataFrame, dataset: DatasetVersion) -> float:
@@ -118,14 +150,22 @@ def _old_stack(engine: Engine, model, features: pd.DataFrame, dataset: DatasetVe
     OldStackBase.metadata.drop_all(engine)
     OldStackBase.metadata.create_all(engine)
     started = time.perf_counter()
-    predicted = predict_chunk(model, features, dataset.task_type)
-    now = datetime.now(timezone.utc)
+    classes, labels, probabilities = _classified(model, features, dataset)
+    now = datetime.now(UTC)
     inputs = features.to_dict("records")
     mappings = [
-        {"model_name": "bench_model", "model_version": "1", "model_alias": "Production", "model_role": "production",
-         "run_group_id": "bench", "input_features": row, "predicted_class": label,
-         "probabilities": dict(zip(predicted.classes, map(float, probabilities))), "created_at": now}
-        for row, label, probabilities in zip(inputs, predicted.predicted_class, predicted.probabilities)
+        {
+            "model_name": "bench_model",
+            "model_version": "1",
+            "model_alias": "Production",
+            "model_role": "production",
+            "run_group_id": "bench",
+            "input_features": row,
+            "predicted_class": label,
+            "probabilities": dict(zip(classes, map(float, row_probabilities))),
+            "created_at": now,
+        }
+        for row, label, row_probabilities in zip(inputs, labels, probabilities)
     ]
     with Session(engine) as session, session.begin():
         session.bulk_insert_mappings(OldStackPrediction, mappings)
@@ -140,7 +180,7 @@ def _ceiling(engine: Engine, model, features: pd.DataFrame, dataset: DatasetVers
     predicted: PredictedChunk = predict_chunk(model, features, dataset.task_type)
     raw = engine.raw_connection()
     try:
-        with raw.driver_connection.cursor() as cursor:
+        with psycopg_connection(raw).cursor() as cursor:
             columns = ", ".join(_CopyWriter._COLUMNS)
             with cursor.copy(f"COPY bench_ceiling ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 writer = _CopyWriter(copy, _identity(dataset, "production"))
@@ -164,7 +204,9 @@ def bench_inference(uri: str, rows: int, only_platform: bool = False) -> dict:
         raise SystemExit("bench inference measures the PostgreSQL path: set APP_DB_URI=postgresql://...")
     digest = hashlib.sha256(f"bench-{rows}-{uuid.uuid4()}".encode()).hexdigest()
     started = time.perf_counter()
-    dataset = store_chunks(engine, f"bench_{rows}", "target", "classification", "generated", digest, generated_chunks(rows))
+    dataset = store_chunks(
+        engine, f"bench_{rows}", "target", "classification", "generated", digest, generated_chunks(rows)
+    )
     report = {"rows": rows, "prepare_seconds": round(time.perf_counter() - started, 2)}
     sample = next(generated_chunks(TRAIN_ROWS, seed=0))
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(sample[FEATURES], sample["target"])
@@ -172,9 +214,11 @@ def bench_inference(uri: str, rows: int, only_platform: bool = False) -> dict:
         model_path = str(Path(folder) / "model.joblib")
         joblib.dump(model, model_path)
         platform = _in_fresh_process(uri, dataset, model_path)
-    report |= {"platform_seconds": round(platform["seconds"], 3),
-               "platform_rows_per_s": round(platform["rows"] / platform["seconds"]),
-               "platform_peak_rss_mb": round(platform["peak_rss_mb"], 1)}
+    report |= {
+        "platform_seconds": round(platform["seconds"], 3),
+        "platform_rows_per_s": round(platform["rows"] / platform["seconds"]),
+        "platform_peak_rss_mb": round(platform["peak_rss_mb"], 1),
+    }
     if not only_platform:
         features = pd.concat(list(iter_feature_chunks(engine, dataset, FEATURES, CHUNK_ROWS)))
         for name, path in (("ceiling", _ceiling), ("to_sql", _to_sql), ("old_stack", _old_stack)):
@@ -193,6 +237,10 @@ def _cleanup(engine: Engine, dataset: DatasetVersion) -> None:
     with engine.begin() as conn:
         for table in ("bench_to_sql", "bench_ceiling", OldStackPrediction.__tablename__, dataset.table_name):
             conn.execute(text(f'DROP TABLE IF EXISTS "{table}"'))
-        conn.execute(text("DELETE FROM predictions WHERE batch_id = :b"), {"b": f"bench-{dataset.name}-v{dataset.version}"})
-        conn.execute(text("DELETE FROM dataset_versions WHERE name = :n AND version = :v"),
-                     {"n": dataset.name, "v": dataset.version})
+        conn.execute(
+            text("DELETE FROM predictions WHERE batch_id = :b"), {"b": f"bench-{dataset.name}-v{dataset.version}"}
+        )
+        conn.execute(
+            text("DELETE FROM dataset_versions WHERE name = :n AND version = :v"),
+            {"n": dataset.name, "v": dataset.version},
+        )

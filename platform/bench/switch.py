@@ -42,7 +42,8 @@ class Client(threading.Thread):
     def __init__(self, address: str, body: bytes) -> None:
         super().__init__(daemon=True)
         self.host, self.port = address.removeprefix("http://").split(":")
-        self.body, self.answers, self.stopping = body, [], threading.Event()
+        self.body, self.stopping = body, threading.Event()
+        self.answers: list[tuple[float, str]] = []
 
     def run(self) -> None:
         connection = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
@@ -51,7 +52,14 @@ class Client(threading.Thread):
                 connection.request("POST", "/invocations", self.body, {"Content-Type": "application/json"})
                 response = connection.getresponse()
                 response.read()
-                self.answers.append((time.monotonic(), response.getheader("X-Model-Version") if response.status == 200 else f"HTTP {response.status}"))
+                self.answers.append(
+                    (
+                        time.monotonic(),
+                        response.getheader("X-Model-Version", "?")
+                        if response.status == 200
+                        else f"HTTP {response.status}",
+                    )
+                )
             except (OSError, http.client.HTTPException) as exc:
                 self.answers.append((time.monotonic(), f"error {exc}"))
                 connection.close()
@@ -69,7 +77,10 @@ def _latency(address: str, body: bytes) -> dict:
         connection.getresponse().read()
         timings.append(time.perf_counter() - begin)
     elapsed = time.perf_counter() - started
-    return {"p50_ms": round(statistics.median(timings) * 1000, 3), "requests_per_s": round(OVERHEAD_REQUESTS / elapsed, 1)}
+    return {
+        "p50_ms": round(statistics.median(timings) * 1000, 3),
+        "requests_per_s": round(OVERHEAD_REQUESTS / elapsed, 1),
+    }
 
 
 def bench_switch(switches: int) -> dict:
@@ -116,7 +127,9 @@ def _measure(env: dict, settings: Settings, switches: int) -> dict:
         moved = time.monotonic()
         move_alias(registry, engine, MODEL, "Production", version, "bench switch", "switch under load")
         deadline = moved + SWITCH_TIMEOUT_S
-        while time.monotonic() < deadline and not any(t > moved and v == str(version) for t, v in client.answers[-200:]):
+        while time.monotonic() < deadline and not any(
+            t > moved and v == str(version) for t, v in client.answers[-200:]
+        ):
             time.sleep(0.05)
         first = next((t for t, v in client.answers if t > moved and v == str(version)), None)
         if first is None:

@@ -42,22 +42,33 @@ def run_demo(home: str | None, dataset: str, target: str | None, keep_serving: b
     progress = Progress()
     load_config = {"ops": {"raw_dataset": {"config": {"source": dataset, "target": target or ""}}}}
     with progress.step("load", f"load dataset {name} into app-db"):
-        loaded = materialization_metadata(run_job(defs, instance, "data_load_job", name, load_config, QUIET), "raw_dataset")
+        loaded = materialization_metadata(
+            run_job(defs, instance, "data_load_job", name, load_config, QUIET), "raw_dataset"
+        )
     with progress.step("train", "train candidates, register the best, run the promotion gate"):
         trained = run_job(defs, instance, "training_job", name, log_level=QUIET)
         candidate = materialization_metadata(trained, "candidate_model")
         gate = materialization_metadata(trained, "production_alias")
     with progress.step("predict", "batch inference with the production model"):
-        predicted = materialization_metadata(run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions")
+        predicted = materialization_metadata(
+            run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions"
+        )
     with progress.step("monitor", "monitoring report: held-out scores and drift"):
-        monitored = materialization_metadata(run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report")
+        monitored = materialization_metadata(
+            run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report"
+        )
     with progress.step("serve", f"serve {gate['model_name']}@{settings.production_alias} and check /invocations"):
         serving = _serve_and_check(defs, gate["model_name"], predicted["batch_id"], keep_serving)
 
     production_score = gate["candidate_score"] if gate["promoted"] else gate["previous_production_score"]
     return {
         "home": str(settings.home),
-        "dataset": {"name": name, "version": loaded["version"], "rows": loaded["rows"], "new_version": loaded["new_version"]},
+        "dataset": {
+            "name": name,
+            "version": loaded["version"],
+            "rows": loaded["rows"],
+            "new_version": loaded["new_version"],
+        },
         "model": {
             "name": gate["model_name"],
             "candidate_version": candidate["version"],
@@ -94,15 +105,16 @@ def _serve_and_check(defs, model_name: str, batch: str, keep_serving: bool) -> d
     alias = registry.aliases.production
     version = registry.require_alias(model_name, alias)
     served = roll_out(registry, engine, backend, model_name, alias, int(version.version), None, "mlplatform demo")
+    address = served.address or ""  # roll_out of a version always ends with a served address
     try:
         sample = load_sample_input(registry, version.run_id)
-        answers = invoke(served.address, sample)
+        answers = invoke(address, sample)
     finally:
         if not keep_serving:
             stop(backend, model_name, alias)
     expected = _batch_answers(engine, read_batch(engine, batch), sample)
     return {
-        "url": served.address,
+        "url": address,
         "model": model_name,
         "alias": alias,
         "version": int(version.version),

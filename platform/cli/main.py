@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -17,8 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="iris", help="iris, wine, breast_cancer, diabetes, or a CSV path")
     demo.add_argument("--target", help="target column (required for a CSV file)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    demo.add_argument("--keep-serving", action="store_true",
-                      help="leave the model served afterwards (`mlplatform serve down` stops it)")
+    demo.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="leave the model served afterwards (`mlplatform serve down` stops it)",
+    )
     dev = commands.add_parser("dev", help="the Dagster UI, daemon and sensors (dagster dev) over this home")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
@@ -49,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_bench = targets.add_parser("demo", help="time `mlplatform demo` in fresh homes and report model quality")
     demo_bench.add_argument("--datasets", default="iris,wine,breast_cancer", help="comma-separated datasets")
     demo_bench.add_argument("--json", action="store_true")
-    inference_bench = targets.add_parser("inference", help="batch inference paths on the PostgreSQL app-db (APP_DB_URI)")
+    inference_bench = targets.add_parser(
+        "inference", help="batch inference paths on the PostgreSQL app-db (APP_DB_URI)"
+    )
     inference_bench.add_argument("--rows", type=int, default=1_000_000)
     inference_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
     inference_bench.add_argument("--json", action="store_true")
@@ -69,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         from mlplatform.serving.scoring_client import ServerError
 
         try:
-            summary = run_demo(args.home, args.dataset, args.target, args.keep_serving)
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is the summary (or JSON); MLflow prints run links
+                summary = run_demo(args.home, args.dataset, args.target, args.keep_serving)
         except (DatasetError, JobFailed, ServerError, RolloutFailed) as exc:
             print(f"mlplatform demo: {exc}", file=sys.stderr)
             return 1

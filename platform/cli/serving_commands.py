@@ -22,8 +22,11 @@ def alias_command(settings: Settings, args) -> tuple[int, str]:
         changes = history(engine, args.model)
         if args.json:
             return 0, json.dumps(changes, default=str, indent=2)
-        lines = [f"{c['changed_at']}  {c['alias']:<12} v{c['from_version']} -> v{c['to_version']}  {c['actor']}: {c['reason']}"
-                 for c in changes]
+        lines = [
+            f"{c['changed_at']}  {c['alias']:<12} v{c['from_version']} -> v{c['to_version']}"
+            f"  {c['actor']}: {c['reason']}"
+            for c in changes
+        ]
         return 0, "\n".join(lines) or f"no alias changes recorded for {args.model}"
     if args.alias_command == "set":
         before = move_alias(registry, engine, args.model, args.alias, args.version, ACTOR, "set by hand")
@@ -46,19 +49,31 @@ def serve_command(settings: Settings, args) -> tuple[int, str]:
     if args.serve_command == "up":
         registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
         results = reconcile_all(registry, engine, backend, serving.serve_aliases, ACTOR)
-        lines = [f"{model}@{alias}: FAILED {result}" if isinstance(result, RolloutFailed)
-                 else f"{result.name}: {result.action} v{result.version} {result.address or ''}"
-                 for model, alias, result in results]
+        lines = [
+            f"{model}@{alias}: FAILED {result}"
+            if isinstance(result, RolloutFailed)
+            else f"{result.name}: {result.action} v{result.version} {result.address or ''}"
+            for model, alias, result in results
+        ]
         failed = any(isinstance(result, RolloutFailed) for _, _, result in results)
         return (1 if failed else 0), "\n".join(lines) or "nothing to serve"
     records = sorted(backend.state.read().values(), key=lambda r: r.name)
     probed = health(backend, records)
     status = [
-        {"model": r.model, "alias": r.alias, "version": r.upstream.version if r.upstream else None,
-         "url": r.address, "healthy": probed[r.name], "server": r.name}
+        {
+            "model": r.model,
+            "alias": r.alias,
+            "version": r.upstream.version if r.upstream else None,
+            "url": r.address,
+            "healthy": probed[r.name],
+            "server": r.name,
+        }
         for r in records
     ]
     if args.json:
         return 0, json.dumps(status, indent=2)
-    lines = [f"{s['model']}@{s['alias']} v{s['version']}  {s['url']}  {'healthy' if s['healthy'] else 'UNHEALTHY'}" for s in status]
+    lines = [
+        f"{s['model']}@{s['alias']} v{s['version']}  {s['url']}  {'healthy' if s['healthy'] else 'UNHEALTHY'}"
+        for s in status
+    ]
     return 0, "\n".join(lines) or "nothing is being served"

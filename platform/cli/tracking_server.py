@@ -11,7 +11,13 @@ from pathlib import Path
 
 from mlplatform.artifact_store import ensure_private_bucket
 
-REQUIRED = ("MLFLOW_POSTGRES_URI", "S3_ARTIFACT_BUCKET", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+REQUIRED = (
+    "MLFLOW_POSTGRES_URI",
+    "S3_ARTIFACT_BUCKET",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+)
 
 
 def server_command(host: str, port: int, workers: int) -> list[str]:
@@ -20,16 +26,27 @@ def server_command(host: str, port: int, workers: int) -> list[str]:
         raise SystemExit(f"mlplatform tracking-server: set {', '.join(missing)}")
     bucket = os.environ["S3_ARTIFACT_BUCKET"]
     return [
-        str(Path(sys.executable).parent / "mlflow"), "server",
-        "--backend-store-uri", os.environ["MLFLOW_POSTGRES_URI"],
-        "--artifacts-destination", f"s3://{bucket}/mlflow",
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        os.environ["MLFLOW_POSTGRES_URI"],
+        "--artifacts-destination",
+        f"s3://{bucket}/mlflow",
         "--serve-artifacts",
-        "--host", host, "--port", str(port), "--workers", str(workers),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
     ]
 
 
 def run_tracking_server(host: str, port: int, workers: int) -> None:
     command = server_command(host, port, workers)
     created = ensure_private_bucket(os.environ["MLFLOW_S3_ENDPOINT_URL"], os.environ["S3_ARTIFACT_BUCKET"])
-    print(f"artifact bucket {os.environ['S3_ARTIFACT_BUCKET']}: {'created' if created else 'exists'}, private", file=sys.stderr)
+    print(
+        f"artifact bucket {os.environ['S3_ARTIFACT_BUCKET']}: {'created' if created else 'exists'}, private",
+        file=sys.stderr,
+    )
     os.execv(command[0], command)

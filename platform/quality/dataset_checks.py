@@ -1,4 +1,4 @@
-"""Data checks on a stored dataset version: typed schema, nulls, target presence. Pure, so assets and tests share them."""
+"""Data checks on a stored dataset version: typed schema, nulls, target presence (pure: assets and tests share them)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ def dataset_checks(stored: pd.DataFrame, dataset: DatasetVersion) -> list[CheckO
 
 def _typed_schema(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome:
     expected = [c["name"] for c in dataset.columns]
-    untyped = [f for f in dataset.features if not pd.api.types.is_float_dtype(stored[f])] if list(stored.columns) == expected else []
+    untyped = (
+        [f for f in dataset.features if not pd.api.types.is_float_dtype(stored[f])]
+        if list(stored.columns) == expected
+        else []
+    )
     passed = bool(list(stored.columns) == expected and not untyped)
     return CheckOutcome(
         "typed_schema",
@@ -41,7 +45,11 @@ def _no_nulls(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome:
         "no_nulls",
         passed,
         "the target has no nulls and no column is entirely null (feature gaps are imputed by the pipelines)",
-        {"null_cells": int(nulls.sum()), "target_nulls": int(nulls.get(dataset.target_column, 0)), "empty_columns": ", ".join(empty) or "none"},
+        {
+            "null_cells": int(nulls.sum()),
+            "target_nulls": int(nulls.get(dataset.target_column, 0)),
+            "empty_columns": ", ".join(empty) or "none",
+        },
     )
 
 

@@ -6,6 +6,7 @@ The promotion gate and the monitoring report both judge models this way: ``evalu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
@@ -20,7 +21,7 @@ from mlplatform.training.split import SplitSpec, held_out, split
 @dataclass
 class TrainedModel:
     version: ModelVersion
-    model: object
+    model: Any  # the scikit-learn pipeline
     dataset: DatasetVersion  # the dataset version it was trained on
 
     @property

@@ -27,8 +27,10 @@ class MlflowTracking(ConfigurableResource):
         """The registry of this store; with ``check``, a tracking server that does not answer fails fast."""
         registry = ModelRegistry(
             MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri),
-            self.experiment_name, self.model_name_prefix,
-            AliasNames(self.production_alias, self.candidate_alias, self.shadow_alias), self.artifact_root,
+            self.experiment_name,
+            self.model_name_prefix,
+            AliasNames(self.production_alias, self.candidate_alias, self.shadow_alias),
+            self.artifact_root,
         )
         if check:
             registry.check_reachable()

@@ -50,9 +50,21 @@ def gateway_spec(name: str, model: str, alias: str, image: str, network: str, vo
     return {
         "image": image,
         "name": name,
-        "command": ["python", "-m", "mlplatform.serving.gateway", "--model", model, "--alias", alias,
-                    "--host", "0.0.0.0", "--port", str(GATEWAY_PORT),
-                    "--upstream-file", f"{STATE_VOLUME}/{name}/upstream.json"],
+        "command": [
+            "python",
+            "-m",
+            "mlplatform.serving.gateway",
+            "--model",
+            model,
+            "--alias",
+            alias,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(GATEWAY_PORT),
+            "--upstream-file",
+            f"{STATE_VOLUME}/{name}/upstream.json",
+        ],
         "labels": labels(model, alias, None, GATEWAY_PORT, "gateway"),
         "network": network,
         "volumes": {volume: {"bind": STATE_VOLUME, "mode": "ro"}},
@@ -65,7 +77,9 @@ def gateway_spec(name: str, model: str, alias: str, image: str, network: str, vo
 class DockerBackend:
     """Talks to the Docker engine (the socket of the Dagster run containers) through the docker SDK."""
 
-    def __init__(self, home: str, tracking_uri: str, image: str, network: str, volume: str = "mlplatform-serving") -> None:
+    def __init__(
+        self, home: str, tracking_uri: str, image: str, network: str, volume: str = "mlplatform-serving"
+    ) -> None:
         if not image or not network:
             raise ValueError("the Docker serving backend needs MLPLATFORM_IMAGE and MLFLOW_SERVE_NETWORK")
         import docker
@@ -81,15 +95,21 @@ class DockerBackend:
         return Upstream(version=version, address=f"http://{spec['name']}:{SCORING_PORT}", handle=container.name)
 
     def wait_upstream(self, upstream: Upstream, what: str) -> None:
-        wait_ready(upstream.address, lambda: self._status(upstream.handle) not in ("exited", "dead", "removed"),
-                   lambda: self._logs(upstream.handle), what)
+        wait_ready(
+            upstream.address,
+            lambda: self._status(upstream.handle) not in ("exited", "dead", "removed"),
+            lambda: self._logs(upstream.handle),
+            what,
+        )
 
     def stop_upstream(self, upstream: Upstream) -> None:
         self._remove_if_present(upstream.handle)
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         self._remove_if_present(name)
-        container = self.client.containers.run(**gateway_spec(name, model, alias, self.image, self.network, self.volume))
+        container = self.client.containers.run(
+            **gateway_spec(name, model, alias, self.image, self.network, self.volume)
+        )
         return f"http://{name}:{GATEWAY_PORT}", container.name
 
     def gateway_alive(self, record: ServerRecord) -> bool:

@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 LABELS = ("model", "alias", "version")
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
@@ -27,7 +34,10 @@ class RouteFile:
     """Where the gateway routes: the upstream file (URL and version), re-read whenever its modification time changes."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.url, self.version, self._mtime = path, None, None, None
+        self.path = path
+        self.url: str | None = None
+        self.version: str | None = None
+        self._mtime: int | None = None
 
     def refresh(self) -> None:
         try:
@@ -43,9 +53,16 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
     disable_created_metrics()
     registry = CollectorRegistry()
     requests = Counter("mlflow_serve_requests", "Requests answered", (*LABELS, "endpoint", "code"), registry=registry)
-    errors = Counter("mlflow_serve_request_errors", "Requests answered 5xx or not at all", (*LABELS, "endpoint"), registry=registry)
-    latency = Histogram("mlflow_serve_request_duration_seconds", "Time to answer", (*LABELS, "endpoint"), registry=registry,
-                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+    errors = Counter(
+        "mlflow_serve_request_errors", "Requests answered 5xx or not at all", (*LABELS, "endpoint"), registry=registry
+    )
+    latency = Histogram(
+        "mlflow_serve_request_duration_seconds",
+        "Time to answer",
+        (*LABELS, "endpoint"),
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    )
     upstream = RouteFile(upstream_file)
     upstream.refresh()
 
@@ -56,7 +73,9 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
                 await asyncio.sleep(UPSTREAM_POLL_S)
 
         task = asyncio.create_task(loop())
-        app["session"] = ClientSession(connector=TCPConnector(limit=64, keepalive_timeout=30), timeout=ClientTimeout(total=60))
+        app["session"] = ClientSession(
+            connector=TCPConnector(limit=64, keepalive_timeout=30), timeout=ClientTimeout(total=60)
+        )
         yield
         task.cancel()
         await app["session"].close()
@@ -71,26 +90,34 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
         started = time.perf_counter()
         endpoint = request.path.strip("/") or "root"
         if upstream.url is None:
-            return web.json_response({"error_code": "NOT_SERVING", "message": f"{model}@{alias} has no version yet"}, status=503)
+            return web.json_response(
+                {"error_code": "NOT_SERVING", "message": f"{model}@{alias} has no version yet"}, status=503
+            )
         version, body = upstream.version, await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         try:
-            response = await _send(request.app["session"], request.method, upstream.url + request.path_qs, headers, body)
-        except (ClientError, asyncio.TimeoutError) as exc:
+            response = await _send(
+                request.app["session"], request.method, upstream.url + request.path_qs, headers, body
+            )
+        except (TimeoutError, ClientError) as exc:
             upstream.refresh()  # it may have just switched: one retry on the current upstream
             if upstream.url is None:
                 raise
             try:
                 version = upstream.version
-                response = await _send(request.app["session"], request.method, upstream.url + request.path_qs, headers, body)
-            except (ClientError, asyncio.TimeoutError):
+                response = await _send(
+                    request.app["session"], request.method, upstream.url + request.path_qs, headers, body
+                )
+            except (TimeoutError, ClientError):
                 errors.labels(model, alias, version, endpoint).inc()
-                return web.json_response({"error_code": "UPSTREAM_UNAVAILABLE", "message": f"{model}@{alias} v{version}: {exc}"}, status=502)
+                return web.json_response(
+                    {"error_code": "UPSTREAM_UNAVAILABLE", "message": f"{model}@{alias} v{version}: {exc}"}, status=502
+                )
         requests.labels(model, alias, version, endpoint, str(response.status)).inc()
         if response.status >= 500:
             errors.labels(model, alias, version, endpoint).inc()
         latency.labels(model, alias, version, endpoint).observe(time.perf_counter() - started)
-        response.headers["X-Model-Version"] = version
+        response.headers["X-Model-Version"] = version or ""
         return response
 
     app = web.Application(client_max_size=256 * 1024 * 1024)
@@ -116,8 +143,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream-file", type=Path, required=True)
     args = parser.parse_args()
-    web.run_app(build_app(args.model, args.alias, args.upstream_file), host=args.host, port=args.port,
-                access_log=None, print=None, reuse_address=True)
+    web.run_app(
+        build_app(args.model, args.alias, args.upstream_file),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        reuse_address=True,
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,19 @@ class LocalProcessBackend:
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         port = int(address.rsplit(":", 1)[1]) if address else free_port()
-        command = [sys.executable, "-m", "mlplatform.serving.gateway", "--model", model, "--alias", alias,
-                   "--port", str(port), "--upstream-file", str(self.state.upstream_file(name))]
+        command = [
+            sys.executable,
+            "-m",
+            "mlplatform.serving.gateway",
+            "--model",
+            model,
+            "--alias",
+            alias,
+            "--port",
+            str(port),
+            "--upstream-file",
+            str(self.state.upstream_file(name)),
+        ]
         process = spawn(command, self.state.folder / name / "gateway.log", base_environment())
         return f"http://127.0.0.1:{port}", str(process.pid)
 

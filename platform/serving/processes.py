@@ -32,8 +32,15 @@ def spawn(command: list[str], log_path: Path, env: dict[str, str], cwd: Path | N
     """Start ``command`` in its own session with exactly ``env``, appending its output to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=cwd, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
 
 def alive(pid: int | None) -> bool:
@@ -53,7 +60,7 @@ def alive(pid: int | None) -> bool:
 
 def stop_group(pid: int | None, first_signal: int = signal.SIGTERM, timeout_s: float = 15) -> None:
     """Send ``first_signal`` to the process group led by ``pid``; SIGKILL what is left after ``timeout_s``."""
-    if not alive(pid):
+    if not pid or not alive(pid):
         return
     try:
         os.killpg(pid, first_signal)

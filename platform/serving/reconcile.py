@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlplatform.serving.backend import ServingBackend
-from mlplatform.serving.scoring_client import ServerError, invoke, ping
 from mlplatform.serving.naming import server_name
+from mlplatform.serving.scoring_client import ServerError, invoke, ping
 from mlplatform.serving.state import ServerRecord, write_upstream
 
 DRAIN_S = 2.0
@@ -50,7 +50,7 @@ def healthy(backend: ServingBackend, record: ServerRecord) -> bool:
 
 
 def health(backend: ServingBackend, records: list[ServerRecord], timeout_s: float = 5.0) -> dict[str, bool]:
-    """``healthy`` of every record, probed concurrently; a probe still running after ``timeout_s`` counts as unhealthy."""
+    """``healthy`` of every record, probed concurrently; a probe still running after ``timeout_s`` is unhealthy."""
     if not records:
         return {}
     pool = ThreadPoolExecutor(max_workers=min(len(records), 16), thread_name_prefix="health")
@@ -60,7 +60,9 @@ def health(backend: ServingBackend, records: list[ServerRecord], timeout_s: floa
     return {name: future.done() and not future.exception() and future.result() for name, future in futures.items()}
 
 
-def serve(backend: ServingBackend, model: str, alias: str, version: int, model_uri: str, sample: pd.DataFrame) -> Outcome:
+def serve(
+    backend: ServingBackend, model: str, alias: str, version: int, model_uri: str, sample: pd.DataFrame
+) -> Outcome:
     name = server_name(model, alias)
     current = backend.state.read().get(name)
     if current and current.upstream and current.upstream.version == version and healthy(backend, current):
@@ -85,7 +87,11 @@ def serve(backend: ServingBackend, model: str, alias: str, version: int, model_u
     if previous is not None and previous.handle != upstream.handle:
         time.sleep(DRAIN_S)  # requests already sent to the old version finish
         backend.stop_upstream(previous)
-    action = "started" if current is None else ("switched" if current.upstream and current.upstream.version != version else "repaired")
+    action = (
+        "started"
+        if current is None
+        else ("switched" if current.upstream and current.upstream.version != version else "repaired")
+    )
     return Outcome(name, action, version, record.address)
 
 
@@ -111,4 +117,6 @@ def _wait_for_switch(record: ServerRecord, version: int) -> None:
         if gateway_version(record.address) == str(version) and ping(record.address):
             return
         time.sleep(0.1)
-    raise ServerError(f"gateway {record.address} of {record.name} did not switch to v{version} within {SWITCH_TIMEOUT_S:.0f} s")
+    raise ServerError(
+        f"gateway {record.address} of {record.name} did not switch to v{version} within {SWITCH_TIMEOUT_S:.0f} s"
+    )

@@ -30,8 +30,14 @@ def note_seen(engine: Engine, model: str, alias: str, seen_from: int | None, ver
 
 
 def roll_out(
-    registry: ModelRegistry, engine: Engine, backend: ServingBackend, model: str, alias: str,
-    version: int | None, seen_from: int | None, actor: str,
+    registry: ModelRegistry,
+    engine: Engine,
+    backend: ServingBackend,
+    model: str,
+    alias: str,
+    version: int | None,
+    seen_from: int | None,
+    actor: str,
 ) -> Outcome:
     note_seen(engine, model, alias, seen_from, version)
     if version is None:
@@ -50,7 +56,11 @@ def roll_out(
 
 
 def reconcile_all(
-    registry: ModelRegistry, engine: Engine, backend: ServingBackend, aliases: tuple[str, ...], actor: str,
+    registry: ModelRegistry,
+    engine: Engine,
+    backend: ServingBackend,
+    aliases: tuple[str, ...],
+    actor: str,
 ) -> list[tuple[str, str, Outcome | RolloutFailed]]:
     """Once, without Dagster: every model@alias the registry wants is served at its version (started, switched or
     repaired), and every server whose alias is gone is stopped. One result per model@alias, in a stable order."""
@@ -58,7 +68,9 @@ def reconcile_all(
     served: dict[str, dict[str, int | None]] = {}
     for record in backend.state.read().values():
         served.setdefault(record.model, {})[record.alias] = record.upstream.version if record.upstream else None
-    targets = {(model, alias): version for model, held in desired.items() for alias, version in held.items()}
+    targets: dict[tuple[str, str], int | None] = {
+        (model, alias): version for model, held in desired.items() for alias, version in held.items()
+    }
     targets.update({(model, alias): None for model, alias, _, new in changes(served, desired) if new is None})
     results: list[tuple[str, str, Outcome | RolloutFailed]] = []
     for (model, alias), version in sorted(targets.items()):

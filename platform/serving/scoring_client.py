@@ -27,8 +27,9 @@ def ping(url: str, timeout_s: float = 2) -> bool:
         return False
 
 
-def wait_ready(url: str, running: Callable[[], bool], log: Callable[[], str], what: str,
-               timeout_s: float = PING_TIMEOUT_S) -> None:
+def wait_ready(
+    url: str, running: Callable[[], bool], log: Callable[[], str], what: str, timeout_s: float = PING_TIMEOUT_S
+) -> None:
     """Return once ``url`` answers /ping; raise ServerError with ``log()`` when ``running()`` turns false or time
     runs out."""
     deadline = time.monotonic() + timeout_s

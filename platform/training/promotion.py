@@ -41,5 +41,12 @@ def decide(
     if production_score is None:
         return verdict(True, f"production version {production_version} cannot score the current dataset schema")
     if better(metric, candidate_score, production_score, margin):
-        return verdict(True, f"candidate {metric} {candidate_score:.4f} beats production {production_score:.4f} by more than {margin}")
-    return verdict(False, f"candidate {metric} {candidate_score:.4f} does not beat production {production_score:.4f} by more than {margin}")
+        return verdict(
+            True,
+            f"candidate {metric} {candidate_score:.4f} beats production {production_score:.4f} by more than {margin}",
+        )
+    return verdict(
+        False,
+        f"candidate {metric} {candidate_score:.4f} does not beat production {production_score:.4f}"
+        f" by more than {margin}",
+    )

@@ -62,10 +62,20 @@ def log_training(
 def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
     """Log to the run; returns the logged model's source URI."""
     estimator = candidate.pipeline.named_steps["model"]
-    run.log_params({"algorithm": candidate.algorithm, "estimator": type(estimator).__name__,
-                    **{f"model.{k}": v for k, v in estimator.get_params(deep=False).items() if _loggable(v)}})
-    run.log_metrics({**{f"validation_{k}": v for k, v in candidate.metrics.items()},
-                     "train_rows": len(train), "validation_rows": len(validation)})
+    run.log_params(
+        {
+            "algorithm": candidate.algorithm,
+            "estimator": type(estimator).__name__,
+            **{f"model.{k}": v for k, v in estimator.get_params(deep=False).items() if _loggable(v)},
+        }
+    )
+    run.log_metrics(
+        {
+            **{f"validation_{k}": v for k, v in candidate.metrics.items()},
+            "train_rows": len(train),
+            "validation_rows": len(validation),
+        }
+    )
     example = train[dataset.features].head(INPUT_EXAMPLE_ROWS)
     model_uri = run.log_sklearn_model(
         candidate.pipeline,

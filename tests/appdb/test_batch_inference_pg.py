@@ -6,12 +6,13 @@ import psycopg
 import pytest
 from sqlalchemy import exc, select
 
-from conftest import Lifecycle
 from mlplatform.appdb.datasets import require_latest
 from mlplatform.appdb.predictions import count_batch, read_batch
 from mlplatform.appdb.schema import predictions
 from mlplatform.inference import batch_id, identity, run_batch
 from mlplatform.quality.holdout import trained_model
+
+from conftest import Lifecycle
 
 
 class _KillsItsWriterOnChunk:
@@ -90,8 +91,14 @@ def test_stored_rows_and_predictions_round_trip_exactly(pg_lifecycle):
     lifecycle = pg_lifecycle
     model, dataset = _trained(lifecycle, "iris")
     batch = batch_id(dataset, model)
-    run_batch(lifecycle.engine, dataset, model.model, model.dataset.features,
-              identity(batch, "production", dataset, model, "Production"), chunk_rows=7)
+    run_batch(
+        lifecycle.engine,
+        dataset,
+        model.model,
+        model.dataset.features,
+        identity(batch, "production", dataset, model, "Production"),
+        chunk_rows=7,
+    )
     rows = read_batch(lifecycle.engine, batch)
     from mlplatform.appdb.datasets import read_rows
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from mlplatform.appdb.migrations import MIGRATIONS, current_version, upgrade
+
 from postgres import fresh_database
 
 LATEST = MIGRATIONS[-1].version

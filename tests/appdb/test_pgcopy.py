@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
 import pytest
 
 from mlplatform.appdb import pgcopy
+
 from postgres import fresh_database
 
 
@@ -25,12 +26,14 @@ def _copy_in(conn, table: str, payload: bytes) -> None:
 
 
 def test_mixed_rows_round_trip(conn):
-    conn.execute("CREATE TABLE mixed (id int8, score float8, label text, tag text, at timestamptz, "
-                 "probs float8[], names text[], missing float8, small int4)")
+    conn.execute(
+        "CREATE TABLE mixed (id int8, score float8, label text, tag text, at timestamptz, "
+        "probs float8[], names text[], missing float8, small int4)"
+    )
     rows = 1000
     labels = np.array(["setosa", "", "versicolor", "ünïcødé", "x"])[np.arange(rows) % 5]
     probabilities = np.random.default_rng(0).random((rows, 3))
-    at = datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=UTC)
     columns = [
         ("int8", np.arange(rows, dtype=np.int64)),
         ("float8", np.linspace(-1e300, 1e300, rows)),
@@ -55,7 +58,8 @@ def test_mixed_rows_round_trip(conn):
 def test_decode_array_reads_array_send_output(conn):
     row = conn.execute(
         "SELECT array_send(array_agg(g::int8 ORDER BY g)), array_send(array_agg((g * 0.5)::float8 ORDER BY g)), "
-        "array_send('{}'::float8[]) FROM generate_series(0, 99999) g", binary=True
+        "array_send('{}'::float8[]) FROM generate_series(0, 99999) g",
+        binary=True,
     ).fetchone()
     ids, halves = pgcopy.decode_array(row[0], "int8"), pgcopy.decode_array(row[1], "float8")
     assert ids.tolist() == list(range(100000)) and np.array_equal(halves, ids * 0.5)

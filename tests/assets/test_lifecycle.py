@@ -41,7 +41,10 @@ def test_full_lifecycle_on_iris(lifecycle, tmp_path):
     schema = json.loads(registry.load_text(candidate.run_id, "data_contract/input_schema.json"))
     assert schema["target_column"] == "target" and schema["task_type"] == "classification"
     assert [f["name"] for f in schema["features"]] == [
-        "sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"
+        "sepal_length_cm",
+        "sepal_width_cm",
+        "petal_length_cm",
+        "petal_width_cm",
     ]
     metrics = json.loads(registry.load_text(candidate.run_id, "metrics/validation_metrics.json"))
     assert metrics["accuracy"] == float(candidate.tags["metric_value"])

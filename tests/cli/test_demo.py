@@ -66,14 +66,19 @@ def test_demo_rejects_bad_datasets_before_running(tmp_path, args, message):
     result = _demo(tmp_path / "home", *[a.replace("{csv}", str(csv)) for a in args])
     assert result.returncode == 1
     assert message in result.stderr
-    assert not (tmp_path / "home" / "app.db").exists() or "ds_" not in (tmp_path / "home" / "app.db").read_bytes().decode(errors="ignore")
+    assert not (tmp_path / "home" / "app.db").exists() or "ds_" not in (
+        tmp_path / "home" / "app.db"
+    ).read_bytes().decode(errors="ignore")
 
 
 def test_stdlib_platform_is_not_shadowed_from_the_repository_root():
     assert not (REPO_ROOT / "platform" / "__init__.py").exists()
     result = subprocess.run(
         [sys.executable, "-c", "import platform, pandas, mlflow, dagster; print(platform.system())"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Linux"

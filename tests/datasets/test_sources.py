@@ -14,8 +14,12 @@ SQL_SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @pytest.mark.parametrize(
     "name, rows, task_type",
-    [("iris", 150, "classification"), ("wine", 178, "classification"),
-     ("breast_cancer", 569, "classification"), ("diabetes", 442, "regression")],
+    [
+        ("iris", 150, "classification"),
+        ("wine", 178, "classification"),
+        ("breast_cancer", 569, "classification"),
+        ("diabetes", 442, "regression"),
+    ],
 )
 def test_builtin_datasets_load_with_float_features_and_sql_safe_names(name, rows, task_type):
     data = read_source(name)
@@ -62,20 +66,24 @@ def test_csv_with_continuous_target_is_regression_and_name_can_be_given(tmp_path
 @pytest.mark.parametrize(
     "content, target, expected",
     [
-        pytest.param("a,b,y\n1,2,0\n3,4,1\n", "label",
-                     ["no target column 'label'", "columns are: a, b, y"], id="missing-target"),
-        pytest.param("a,b,y\n1,2,0\n3,4,1\n5,oops,1\n", "y",
-                     ["column 'b'", "line 4", "'oops'"], id="garbage-in-feature"),
-        pytest.param("a,b,y\n1,2,0\n\n3,oops,1\n", "y",
-                     ["column 'b'", "line 4", "'oops'"], id="garbage-after-blank-line"),
+        pytest.param(
+            "a,b,y\n1,2,0\n3,4,1\n", "label", ["no target column 'label'", "columns are: a, b, y"], id="missing-target"
+        ),
+        pytest.param(
+            "a,b,y\n1,2,0\n3,4,1\n5,oops,1\n", "y", ["column 'b'", "line 4", "'oops'"], id="garbage-in-feature"
+        ),
+        pytest.param(
+            "a,b,y\n1,2,0\n\n3,oops,1\n", "y", ["column 'b'", "line 4", "'oops'"], id="garbage-after-blank-line"
+        ),
         pytest.param("", "y", ["is empty"], id="empty-file"),
         pytest.param("a,b,y\n", "y", ["header but no data rows"], id="header-only"),
-        pytest.param("a,b,y\n1,2,0\n3,4,\n5,6,1\n", "y",
-                     ["target column 'y' is empty on line 3"], id="target-empty-cell"),
-        pytest.param("a,b,y\n1,2,cat\n3,4,cat\n", "y",
-                     ["target column 'y'", "single class"], id="single-class"),
-        pytest.param("a b,a_b,y\n1,2,0\n3,4,1\n", "y",
-                     ["a b, a_b", "map to the same column name"], id="clashing-names"),
+        pytest.param(
+            "a,b,y\n1,2,0\n3,4,\n5,6,1\n", "y", ["target column 'y' is empty on line 3"], id="target-empty-cell"
+        ),
+        pytest.param("a,b,y\n1,2,cat\n3,4,cat\n", "y", ["target column 'y'", "single class"], id="single-class"),
+        pytest.param(
+            "a b,a_b,y\n1,2,0\n3,4,1\n", "y", ["a b, a_b", "map to the same column name"], id="clashing-names"
+        ),
     ],
 )
 def test_bad_csv_raises_dataset_error_naming_the_problem(tmp_path, content, target, expected):

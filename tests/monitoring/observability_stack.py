@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from mlplatform.serving.processes import free_port
+
 from processes import stop, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,7 @@ def load_yaml(path: Path):
 
 # ---------------------------------------------------------------------------------------------------------- config
 
+
 def _rewrite_hostport(hostport: str, addresses: dict[str, str], default: str) -> str:
     return addresses.get(hostport, default)
 
@@ -65,8 +67,9 @@ def _rewrite_target(target: str, addresses: dict[str, str], default: str) -> str
     return _rewrite_hostport(target, addresses, default)
 
 
-def loopback_prometheus_config(addresses: dict[str, str], unreachable: str, blackbox: str, targets_file: Path,
-                                   interval: str = "1s") -> dict:
+def loopback_prometheus_config(
+    addresses: dict[str, str], unreachable: str, blackbox: str, targets_file: Path, interval: str = "1s"
+) -> dict:
     """The shipped prometheus.yml for a loopback test: static targets through ``addresses`` (anything not listed
     goes to ``unreachable``, a port nothing listens on), the blackbox exporter at ``blackbox``, file_sd read from
     ``targets_file``, rules from the repository, every interval ``interval``. Nothing else changes."""
@@ -91,15 +94,24 @@ def loopback_prometheus_config(addresses: dict[str, str], unreachable: str, blac
 
 # ------------------------------------------------------------------------------------------------------- processes
 
+
 @contextmanager
 def blackbox_exporter(workdir: Path):
     """prometheus-blackbox-exporter with the shipped blackbox.yml; yields its host:port."""
     port = free_port()
     log = workdir / "blackbox.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([binary("prometheus-blackbox-exporter"), f"--config.file={BLACKBOX_YML}",
-                                    f"--web.listen-address=127.0.0.1:{port}"],
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [
+                binary("prometheus-blackbox-exporter"),
+                f"--config.file={BLACKBOX_YML}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/metrics", process, log, timeout_s=20)
         yield f"127.0.0.1:{port}"
@@ -116,9 +128,18 @@ def prometheus_server(config: dict, workdir: Path, port: int | None = None):
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     log = workdir / "prometheus.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([binary("prometheus"), f"--config.file={config_file}",
-                                    f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [
+                binary("prometheus"),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, log, timeout_s=30)
         yield Prometheus(f"http://127.0.0.1:{port}", log)
@@ -159,8 +180,9 @@ class Prometheus:
             if last:
                 return last
             time.sleep(interval_s)
-        raise AssertionError(f"{what}: not within {timeout_s} s (last: {last!r})\n"
-                             f"prometheus log tail:\n{self.log.read_text()[-2000:]}")
+        raise AssertionError(
+            f"{what}: not within {timeout_s} s (last: {last!r})\nprometheus log tail:\n{self.log.read_text()[-2000:]}"
+        )
 
     def wait_for_value(self, expr: str, value: float, timeout_s: float = 20) -> list[dict]:
         def check():
@@ -173,8 +195,20 @@ class Prometheus:
 # ---------------------------------------------------------------------------------------------------------- PromQL
 
 _PROMQL_WORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
-    "inf", "nan", "atan2",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "inf",
+    "nan",
+    "atan2",
 }
 
 
@@ -187,7 +221,7 @@ def promql_metric_names(expr: str) -> set[str]:
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
         word = match.group(0)
-        rest = text[match.end():].lstrip()
+        rest = text[match.end() :].lstrip()
         if rest.startswith("(") or word.lower() in _PROMQL_WORDS or word.startswith("$"):
             continue
         if text[max(0, match.start() - 1)] == "$":  # $model, $__rate_interval

@@ -6,22 +6,46 @@ from __future__ import annotations
 import re
 
 from observability_stack import (
-    DASHBOARDS_DIR, PROMETHEUS_YML, PROVISIONING_DIR, PROMTAIL_YML, RULES_DIR, all_panels, dashboards, load_yaml,
-    panel_queries, promql_metric_names, target_datasource_uid,
+    DASHBOARDS_DIR,
+    PROMETHEUS_YML,
+    PROMTAIL_YML,
+    PROVISIONING_DIR,
+    RULES_DIR,
+    all_panels,
+    dashboards,
+    load_yaml,
+    panel_queries,
+    promql_metric_names,
+    target_datasource_uid,
 )
 
 # What the blackbox exporter's http prober and the gateway (platform/serving/gateway.py) expose.
 BLACKBOX_METRICS = {
-    "probe_success", "probe_duration_seconds", "probe_http_status_code", "probe_http_duration_seconds",
-    "probe_http_content_length", "probe_http_version", "probe_http_ssl", "probe_http_redirects",
-    "probe_dns_lookup_time_seconds", "probe_ip_protocol", "probe_ip_addr_hash", "probe_failed_due_to_regex",
-    "probe_http_last_modified_timestamp_seconds", "probe_http_uncompressed_body_length",
+    "probe_success",
+    "probe_duration_seconds",
+    "probe_http_status_code",
+    "probe_http_duration_seconds",
+    "probe_http_content_length",
+    "probe_http_version",
+    "probe_http_ssl",
+    "probe_http_redirects",
+    "probe_dns_lookup_time_seconds",
+    "probe_ip_protocol",
+    "probe_ip_addr_hash",
+    "probe_failed_due_to_regex",
+    "probe_http_last_modified_timestamp_seconds",
+    "probe_http_uncompressed_body_length",
 }
 GATEWAY_METRICS = {
-    "mlflow_serve_requests_total", "mlflow_serve_request_errors_total", "mlflow_serve_request_duration_seconds_bucket",
-    "mlflow_serve_request_duration_seconds_sum", "mlflow_serve_request_duration_seconds_count",
+    "mlflow_serve_requests_total",
+    "mlflow_serve_request_errors_total",
+    "mlflow_serve_request_duration_seconds_bucket",
+    "mlflow_serve_request_duration_seconds_sum",
+    "mlflow_serve_request_duration_seconds_count",
 }
-OLD_SERVING_QUERY = 'max by (model, alias) (probe_success{job="blackbox-mlflow-serve", model=~"$model", alias=~"$alias"})'
+OLD_SERVING_QUERY = (
+    'max by (model, alias) (probe_success{job="blackbox-mlflow-serve", model=~"$model", alias=~"$alias"})'
+)
 
 
 def recorded_names() -> set[str]:
@@ -110,8 +134,10 @@ def test_service_health_has_a_stat_per_probed_service():
         shown.add(match.group(1))
     assert shown == probed
     tables = {p["title"]: p for p in all_panels(board) if p["type"] == "table"}
-    assert any('max by (model, alias) (probe_success{job="blackbox-mlflow-serve"})' == t["expr"]
-               for t in tables["Model@alias UP"]["targets"])
+    assert any(
+        'max by (model, alias) (probe_success{job="blackbox-mlflow-serve"})' == t["expr"]
+        for t in tables["Model@alias UP"]["targets"]
+    )
     ping_exprs = {t["expr"] for t in tables["/ping probes"]["targets"]}
     assert 'probe_success{job="blackbox-mlflow-serve"}' in ping_exprs
 
@@ -120,10 +146,13 @@ def test_mlflow_serving_keeps_the_old_queries_and_variables():
     board = by_title()["MLflow Serving"]
     exprs = [t["expr"] for _, _, t in panel_queries(board)]
     assert OLD_SERVING_QUERY in exprs
-    assert any(e.startswith("sum by (alias) (probe_success{job=\"blackbox-mlflow-serve\"") for e in exprs)
-    assert any("probe_duration_seconds{job=\"blackbox-mlflow-serve\"" in e for e in exprs)
-    for metric in ("mlflow_serve_requests_total", "mlflow_serve_request_errors_total",
-                   "mlflow_serve_request_duration_seconds_bucket"):
+    assert any(e.startswith('sum by (alias) (probe_success{job="blackbox-mlflow-serve"') for e in exprs)
+    assert any('probe_duration_seconds{job="blackbox-mlflow-serve"' in e for e in exprs)
+    for metric in (
+        "mlflow_serve_requests_total",
+        "mlflow_serve_request_errors_total",
+        "mlflow_serve_request_duration_seconds_bucket",
+    ):
         assert any(metric in e for e in exprs), metric
     assert any("histogram_quantile(0.5," in e for e in exprs) and any("histogram_quantile(0.95," in e for e in exprs)
     variables = {v["name"]: v for v in board["templating"]["list"]}
@@ -137,8 +166,12 @@ def test_loki_queries_use_labels_promtail_sets():
     rules = [r for job in promtail["scrape_configs"] for r in job.get("relabel_configs", [])]
     labels = {r["target_label"] for r in rules if "target_label" in r and not r["target_label"].startswith("__")}
     values = {(r["target_label"], r["replacement"]) for r in rules if "replacement" in r and "target_label" in r}
-    loki_queries = [(n, title, t["expr"]) for n, b in dashboards().items() for title, p, t in panel_queries(b)
-                    if target_datasource_uid(p, t) == "loki"]
+    loki_queries = [
+        (n, title, t["expr"])
+        for n, b in dashboards().items()
+        for title, p, t in panel_queries(b)
+        if target_datasource_uid(p, t) == "loki"
+    ]
     assert loki_queries, "no Loki panel"
     for name, title, expr in loki_queries:
         for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', expr):

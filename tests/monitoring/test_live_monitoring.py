@@ -20,14 +20,25 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from observability_stack import (
-    PROMETHEUS_YML, RULES_DIR, Prometheus, blackbox_exporter, dashboards, expand_grafana_variables, load_yaml,
-    loopback_prometheus_config, panel_queries, prometheus_server, promql_metric_names, target_datasource_uid,
-)
 
-from mlplatform.serving.processes import free_port
 from mlplatform.serving.naming import server_name
+from mlplatform.serving.processes import free_port
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream, write_upstream
+
+from observability_stack import (
+    PROMETHEUS_YML,
+    RULES_DIR,
+    Prometheus,
+    blackbox_exporter,
+    dashboards,
+    expand_grafana_variables,
+    load_yaml,
+    loopback_prometheus_config,
+    panel_queries,
+    prometheus_server,
+    promql_metric_names,
+    target_datasource_uid,
+)
 from processes import stop, wait_for_http
 
 MODEL, ALIAS = "m", "Production"
@@ -71,8 +82,9 @@ def _start_upstream() -> tuple[ThreadingHTTPServer, str]:
 
 
 def _invoke(url: str, payload: dict) -> int:
-    request = urllib.request.Request(f"{url}/invocations", data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/invocations", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -104,8 +116,9 @@ def _publish(state: ServingState, name: str, gateway_url: str, gateway_pid: int,
     (ServingState writes targets.json from them)."""
     write_upstream(state.upstream_file(name), upstream)
     with state.locked() as records:
-        records[name] = ServerRecord(name=name, model=MODEL, alias=ALIAS, address=gateway_url, gateway=str(gateway_pid),
-                                     upstream=upstream)
+        records[name] = ServerRecord(
+            name=name, model=MODEL, alias=ALIAS, address=gateway_url, gateway=str(gateway_pid), upstream=upstream
+        )
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +134,27 @@ def stack(tmp_path_factory):
     gateway_log = workdir / "gateway.log"
     with open(gateway_log, "wb") as out:
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "mlplatform.serving.gateway", "--model", MODEL, "--alias", ALIAS,
-             "--port", str(gateway_port), "--upstream-file", str(state.upstream_file(name))],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "mlplatform.serving.gateway",
+                "--model",
+                MODEL,
+                "--alias",
+                ALIAS,
+                "--port",
+                str(gateway_port),
+                "--upstream-file",
+                str(state.upstream_file(name)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         wait_for_http(f"{gateway_url}/ping", gateway, gateway_log, timeout_s=30)
-        _publish(state, name, gateway_url, gateway.pid,
-                 Upstream(version=1, address=upstream_url, handle="upstream-1"))
+        _publish(state, name, gateway_url, gateway.pid, Upstream(version=1, address=upstream_url, handle="upstream-1"))
         assert json.loads(state.targets_file.read_text())[0]["labels"]["version"] == "1"
         _traffic(gateway_url)
         with blackbox_exporter(workdir) as blackbox:
@@ -137,15 +164,28 @@ def stack(tmp_path_factory):
                 "localhost:9090": f"127.0.0.1:{prometheus_port}",
                 "mlflow:5000": upstream_url.removeprefix("http://"),
             }
-            config = loopback_prometheus_config(addresses, unreachable=f"127.0.0.1:{free_port()}", blackbox=blackbox,
-                                                targets_file=state.targets_file)
+            config = loopback_prometheus_config(
+                addresses, unreachable=f"127.0.0.1:{free_port()}", blackbox=blackbox, targets_file=state.targets_file
+            )
             http_job = next(j for j in config["scrape_configs"] if j["job_name"] == "blackbox-http")
             service_instances = {g["labels"]["service"]: g["targets"][0] for g in http_job["static_configs"]}
-            shipped_job = next(j for j in load_yaml(PROMETHEUS_YML)["scrape_configs"] if j["job_name"] == "blackbox-http")
-            rewritten = {g["targets"][0]: service_instances[g["labels"]["service"]] for g in shipped_job["static_configs"]}
+            shipped_job = next(
+                j for j in load_yaml(PROMETHEUS_YML)["scrape_configs"] if j["job_name"] == "blackbox-http"
+            )
+            rewritten = {
+                g["targets"][0]: service_instances[g["labels"]["service"]] for g in shipped_job["static_configs"]
+            }
             with prometheus_server(config, workdir / "prometheus", port=prometheus_port) as prometheus:
-                yield Stack(prometheus, gateway, gateway_url, state, name, [upstream_url, second_url], service_instances,
-                            rewritten)
+                yield Stack(
+                    prometheus,
+                    gateway,
+                    gateway_url,
+                    state,
+                    name,
+                    [upstream_url, second_url],
+                    service_instances,
+                    rewritten,
+                )
     finally:
         stop(gateway)
         upstream_server.shutdown()
@@ -164,8 +204,10 @@ def test_gateway_probe_follows_the_targets_file(stack):
 
 
 def test_gateway_metrics_are_scraped_with_model_alias_version(stack):
-    expr = (f'mlflow_serve_requests_total{{job="mlflow-serve-metrics", model="{MODEL}", alias="{ALIAS}", '
-            f'version="1", endpoint="invocations", code="200"}}')
+    expr = (
+        f'mlflow_serve_requests_total{{job="mlflow-serve-metrics", model="{MODEL}", alias="{ALIAS}", '
+        f'version="1", endpoint="invocations", code="200"}}'
+    )
     (sample,) = stack.prometheus.wait_until(f"{expr} scraped", lambda: stack.prometheus.query(expr))
     assert float(sample["value"][1]) >= 5
     errors = f'mlflow_serve_request_errors_total{{job="mlflow-serve-metrics", model="{MODEL}", alias="{ALIAS}"}}'
@@ -191,7 +233,9 @@ def test_service_probes_and_service_down_direction(stack):
 
     def service_down_alerts():
         alerts = [a for a in prometheus.alerts() if a["labels"]["alertname"] == "ServiceDown"]
-        return alerts if {a["labels"]["service"] for a in alerts} == set(stack.service_instances) - UP_SERVICES else None
+        return (
+            alerts if {a["labels"]["service"] for a in alerts} == set(stack.service_instances) - UP_SERVICES else None
+        )
 
     alerts = prometheus.wait_until("ServiceDown pending for every down service, and only those", service_down_alerts)
     assert all(a["state"] == "pending" for a in alerts)  # `for: 2m` not elapsed yet
@@ -226,10 +270,20 @@ def test_every_dashboard_query_returns_data(stack):
     variables = {"model": MODEL, "alias": ALIAS}
     names = prometheus.wait_until(
         "gateway, probe and recorded series present",
-        lambda: (n := prometheus.metric_names()) >= {
-            "probe_success", "probe_duration_seconds", "probe_http_status_code", "mlflow_serve_requests_total",
-            "mlflow_serve_request_errors_total", "mlflow_serve_request_duration_seconds_bucket",
-            "model_alias:mlflow_serve_invocation_error_ratio:rate5m"} and n)
+        lambda: (
+            (n := prometheus.metric_names())
+            >= {
+                "probe_success",
+                "probe_duration_seconds",
+                "probe_http_status_code",
+                "mlflow_serve_requests_total",
+                "mlflow_serve_request_errors_total",
+                "mlflow_serve_request_duration_seconds_bucket",
+                "model_alias:mlflow_serve_invocation_error_ratio:rate5m",
+            }
+            and n
+        ),
+    )
     checked = 0
     for board_name, board in dashboards().items():
         for title, panel, target in panel_queries(board):
@@ -239,7 +293,9 @@ def test_every_dashboard_query_returns_data(stack):
             for shipped, loopback in stack.rewritten_instances.items():  # the same rewrite as the config's
                 expr = expr.replace(f'instance="{shipped}"', f'instance="{loopback}"')
             assert promql_metric_names(expr) <= names, f"{board_name} / {title}: {promql_metric_names(expr) - names}"
-            result = prometheus.wait_until(f"{board_name} / {title}: {expr}", lambda: prometheus.query(expr), timeout_s=10)
+            result = prometheus.wait_until(
+                f"{board_name} / {title}: {expr}", lambda expr=expr: prometheus.query(expr), timeout_s=10
+            )
             assert result
             checked += 1
         for variable in board.get("templating", {}).get("list", []):
@@ -259,7 +315,10 @@ def test_version_switch_is_followed_through_the_targets_file(stack):
     stack.prometheus.wait_for_value(f'{SERVE_PROBE[:-1]}, version="2"}}', 1, timeout_s=20)
     stack.prometheus.wait_until(
         "requests counted for the gateway's current version",
-        lambda: json.loads(urllib.request.urlopen(f"{stack.gateway_url}/-/upstream", timeout=5).read())["version"] == "2")
+        lambda: (
+            json.loads(urllib.request.urlopen(f"{stack.gateway_url}/-/upstream", timeout=5).read())["version"] == "2"
+        ),
+    )
     _traffic(stack.gateway_url, ok=3, failing=0)
     expr = f'mlflow_serve_requests_total{{model="{MODEL}", alias="{ALIAS}", version="2", endpoint="invocations"}}'
     stack.prometheus.wait_until(f"{expr} scraped", lambda: stack.prometheus.query(expr))
@@ -273,8 +332,13 @@ def test_stopped_gateway_drops_probe_success_to_zero(stack):
     stack.prometheus.wait_for_value(f'up{{job="mlflow-serve-metrics", model="{MODEL}", alias="{ALIAS}"}}', 0)
 
     def model_server_down():
-        return [a for a in stack.prometheus.alerts() if a["labels"]["alertname"] == "ModelServerDown"
-                and a["labels"].get("model") == MODEL and a["labels"].get("alias") == ALIAS]
+        return [
+            a
+            for a in stack.prometheus.alerts()
+            if a["labels"]["alertname"] == "ModelServerDown"
+            and a["labels"].get("model") == MODEL
+            and a["labels"].get("alias") == ALIAS
+        ]
 
     (alert,) = stack.prometheus.wait_until("ModelServerDown for m@Production", model_server_down)
     assert alert["state"] == "pending"

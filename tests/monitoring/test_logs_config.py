@@ -15,10 +15,14 @@ def test_loki_keeps_data_on_durable_paths():
     loki = load_yaml(LOKI_YML)
     assert loki["common"]["path_prefix"] == "/loki"
     filesystem = loki["common"]["storage"]["filesystem"]
-    paths = [filesystem["chunks_directory"], filesystem["rules_directory"],
-             loki["storage_config"]["tsdb_shipper"]["active_index_directory"],
-             loki["storage_config"]["tsdb_shipper"]["cache_location"], loki["ingester"]["wal"]["dir"],
-             loki["compactor"]["working_directory"]]
+    paths = [
+        filesystem["chunks_directory"],
+        filesystem["rules_directory"],
+        loki["storage_config"]["tsdb_shipper"]["active_index_directory"],
+        loki["storage_config"]["tsdb_shipper"]["cache_location"],
+        loki["ingester"]["wal"]["dir"],
+        loki["compactor"]["working_directory"],
+    ]
     for path in paths:
         assert path.startswith("/loki/"), path
     (schema,) = loki["schema_config"]["configs"]
@@ -74,28 +78,50 @@ def test_promtail_relabeling_gives_serving_containers_their_labels(tmp_path):
     discovered = tmp_path / "containers.json"
     containers = [COMPOSE_MLFLOW, GATEWAY, SCORING]
     # one unreachable address per container (never scraped within the test: scrape interval 1h)
-    discovered.write_text(json.dumps([{"targets": [f"127.0.0.1:{i + 1}"], "labels": labels}
-                                      for i, labels in enumerate(containers)]))
+    discovered.write_text(
+        json.dumps([{"targets": [f"127.0.0.1:{i + 1}"], "labels": labels} for i, labels in enumerate(containers)])
+    )
     config = {
         "global": {"scrape_interval": "1h", "scrape_timeout": "10s"},
-        "scrape_configs": [{"job_name": "promtail-relabel", "file_sd_configs": [{"files": [str(discovered)]}],
-                            "relabel_configs": job["relabel_configs"]}],
+        "scrape_configs": [
+            {
+                "job_name": "promtail-relabel",
+                "file_sd_configs": [{"files": [str(discovered)]}],
+                "relabel_configs": job["relabel_configs"],
+            }
+        ],
     }
     with prometheus_server(config, tmp_path / "prometheus") as prometheus:
         active = prometheus.wait_until(
-            "three relabelled targets", lambda: (t := prometheus.api("targets")["activeTargets"]) and len(t) == 3 and t)
+            "three relabelled targets", lambda: (t := prometheus.api("targets")["activeTargets"]) and len(t) == 3 and t
+        )
     by_container = {t["labels"]["container"]: t["labels"] for t in active}
     drop = {"job", "instance"}  # Prometheus' own; Promtail sets neither
     got = {name: {k: v for k, v in labels.items() if k not in drop} for name, labels in by_container.items()}
     assert got == {
-        "mlplatform-mlflow-1": {"container": "mlplatform-mlflow-1", "service": "mlflow", "project": "mlplatform",
-                                "stream": "stderr"},
+        "mlplatform-mlflow-1": {
+            "container": "mlplatform-mlflow-1",
+            "service": "mlflow",
+            "project": "mlplatform",
+            "stream": "stderr",
+        },
         "mlflow-serve-iris_classifier_iris-production-1a2b3c4d": {
-            "container": "mlflow-serve-iris_classifier_iris-production-1a2b3c4d", "service": "mlflow-serve",
-            "project": "mlplatform", "model": "iris_classifier_iris", "alias": "Production", "role": "gateway",
-            "stream": "stdout"},
+            "container": "mlflow-serve-iris_classifier_iris-production-1a2b3c4d",
+            "service": "mlflow-serve",
+            "project": "mlplatform",
+            "model": "iris_classifier_iris",
+            "alias": "Production",
+            "role": "gateway",
+            "stream": "stdout",
+        },
         "mlflow-serve-iris_classifier_iris-production-1a2b3c4d-v3": {
-            "container": "mlflow-serve-iris_classifier_iris-production-1a2b3c4d-v3", "service": "mlflow-serve",
-            "project": "mlplatform", "model": "iris_classifier_iris", "alias": "Production", "version": "3",
-            "role": "scoring", "stream": "stdout"},
+            "container": "mlflow-serve-iris_classifier_iris-production-1a2b3c4d-v3",
+            "service": "mlflow-serve",
+            "project": "mlplatform",
+            "model": "iris_classifier_iris",
+            "alias": "Production",
+            "version": "3",
+            "role": "scoring",
+            "stream": "stdout",
+        },
     }

@@ -7,6 +7,7 @@ import re
 import subprocess
 
 import yaml
+
 from observability_stack import PROMETHEUS_DIR, PROMETHEUS_YML, RULES_DIR, binary, loopback_prometheus_config
 
 
@@ -84,7 +85,7 @@ def test_inverted_service_down_would_fail_the_unit_tests(tmp_path):
         text = path.read_text()
         inverted = text.replace('probe_success{job="blackbox-http"} == 0', 'probe_success{job="blackbox-http"} == 1')
         (tmp_path / "rules" / path.name).write_text(inverted)
-    assert any('== 1' in p.read_text() for p in (tmp_path / "rules").glob("*.yml")), "ServiceDown expression changed?"
+    assert any("== 1" in p.read_text() for p in (tmp_path / "rules").glob("*.yml")), "ServiceDown expression changed?"
     for path in (PROMETHEUS_DIR / "tests").glob("*.yml"):
         (tmp_path / "tests" / path.name).write_text(path.read_text())
     result = promtool("test", "rules", *(f"tests/{p.name}" for p in (tmp_path / "tests").glob("*.yml")), cwd=tmp_path)

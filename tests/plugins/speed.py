@@ -82,7 +82,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         key = _key(item)
         reason = _first(SLOW, key) or next(
-            (why for name, why in SLOW_FIXTURES.items() if name in getattr(item, "fixturenames", ())), None)
+            (why for name, why in SLOW_FIXTURES.items() if name in getattr(item, "fixturenames", ())), None
+        )
         if reason and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow(reason=reason))
         seconds = _first(TIMEOUTS_S, key)

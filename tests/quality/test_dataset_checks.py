@@ -13,9 +13,19 @@ from mlplatform.quality.dataset_checks import dataset_checks
 def version(task_type: str = "classification") -> DatasetVersion:
     target_dtype = "int" if task_type == "classification" else "float"
     return DatasetVersion(
-        name="toy", version=1, content_hash="0" * 64, rows=4,
-        columns=[{"name": "a", "dtype": "float"}, {"name": "b", "dtype": "float"}, {"name": "y", "dtype": target_dtype}],
-        target_column="y", task_type=task_type, source="test", table_name="ds_toy_v1",
+        name="toy",
+        version=1,
+        content_hash="0" * 64,
+        rows=4,
+        columns=[
+            {"name": "a", "dtype": "float"},
+            {"name": "b", "dtype": "float"},
+            {"name": "y", "dtype": target_dtype},
+        ],
+        target_column="y",
+        task_type=task_type,
+        source="test",
+        table_name="ds_toy_v1",
     )
 
 

@@ -30,10 +30,12 @@ def test_identical_samples_show_no_drift(reference):
 @pytest.mark.parametrize("shift_sd", [3, 5])
 def test_shifted_feature_drifts_and_unshifted_does_not(reference, shift_sd):
     rng = np.random.default_rng(1)
-    current = pd.DataFrame({
-        "a": rng.normal(10.0 + shift_sd * 2.0, 2.0, 500),  # shifted by shift_sd standard deviations
-        "b": rng.normal(0.0, 1.0, 500),                    # a fresh sample of the same distribution
-    })
+    current = pd.DataFrame(
+        {
+            "a": rng.normal(10.0 + shift_sd * 2.0, 2.0, 500),  # shifted by shift_sd standard deviations
+            "b": rng.normal(0.0, 1.0, 500),  # a fresh sample of the same distribution
+        }
+    )
     report = feature_drift(reference, current, ["a", "b"]).set_index("feature")
     assert bool(report.loc["a", "drifted"]) is True
     assert report.loc["a", "psi"] >= PSI_LIMIT

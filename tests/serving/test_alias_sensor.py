@@ -14,12 +14,13 @@ import urllib.request
 import pytest
 from dagster import SkipReason, build_sensor_context
 
-from conftest import Lifecycle, embedded_settings
 from mlplatform.aliases import move_alias
 from mlplatform.contract import load_sample_input
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.processes import alive, free_port
 from mlplatform.serving.reconcile import health, stop_all
+
+from conftest import Lifecycle, embedded_settings
 
 MODEL = "mlplatform_iris"
 
@@ -32,8 +33,10 @@ class World:
 
     def evaluate(self, mlflow=None):
         """One evaluation of the code location's alias sensor at the current cursor (which it does not advance)."""
-        resources = {"mlflow": mlflow or self.lifecycle.defs.resources["mlflow"],
-                     "serving": self.lifecycle.defs.resources["serving"]}
+        resources = {
+            "mlflow": mlflow or self.lifecycle.defs.resources["mlflow"],
+            "serving": self.lifecycle.defs.resources["serving"],
+        }
         context = build_sensor_context(instance=self.lifecycle.instance, cursor=self.cursor, resources=resources)
         [sensor] = self.lifecycle.defs.sensors
         return sensor(context)
@@ -46,8 +49,9 @@ class World:
 
     def run(self, request):
         job = self.lifecycle.defs.resolve_job_def("serving_job")
-        return job.execute_in_process(run_config=request.run_config, instance=self.lifecycle.instance,
-                                      tags=request.tags, raise_on_error=False)
+        return job.execute_in_process(
+            run_config=request.run_config, instance=self.lifecycle.instance, tags=request.tags, raise_on_error=False
+        )
 
     def tick_and_run(self):
         result = self.tick()
@@ -57,8 +61,9 @@ class World:
         backend = self.lifecycle.serving()
         records = list(backend.state.read().values())
         probed = health(backend, records)
-        return [{"version": r.upstream.version, "url": r.address, "healthy": probed[r.name], "record": r}
-                for r in records]
+        return [
+            {"version": r.upstream.version, "url": r.address, "healthy": probed[r.name], "record": r} for r in records
+        ]
 
     def invoke(self, url: str, payload: bytes, content_type: str = "application/json"):
         request = urllib.request.Request(f"{url}/invocations", data=payload, headers={"Content-Type": content_type})
@@ -122,10 +127,18 @@ def test_moving_the_alias_switches_with_no_failed_request(world):
     assert after["url"] == url and after["version"] == 2 and after["healthy"]
     assert not alive(old_pid)
     metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
-    assert f'mlflow_serve_requests_total{{alias="Production",code="200",endpoint="invocations",model="{MODEL}",version="2"}}' in metrics
+    assert (
+        f'mlflow_serve_requests_total{{alias="Production",code="200",endpoint="invocations",model="{MODEL}",version="2"}}'
+        in metrics
+    )
     assert "mlflow_serve_request_duration_seconds_bucket" in metrics
     targets = json.loads((world.lifecycle.settings.home / "serving" / "targets.json").read_text())
-    assert targets[0]["labels"] == {"model": MODEL, "alias": "Production", "version": "2", "server": after["record"].name}
+    assert targets[0]["labels"] == {
+        "model": MODEL,
+        "alias": "Production",
+        "version": "2",
+        "server": after["record"].name,
+    }
 
 
 def test_a_killed_server_is_repaired_on_the_next_tick(world):
@@ -137,7 +150,9 @@ def test_a_killed_server_is_repaired_on_the_next_tick(world):
     assert [r.run_key for r in first.run_requests] == [r.run_key for r in second.run_requests]
     assert len(first.run_requests) == 1 and "time" not in first.run_requests[0].run_key
     result, runs = world.tick_and_run()
-    assert [r.run_config["ops"]["reconcile_server"]["config"]["reason"] for r in result.run_requests] == ["server unhealthy or on another version"]
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["reason"] for r in result.run_requests] == [
+        "server unhealthy or on another version"
+    ]
     assert all(r.success for r in runs)
     [after] = world.status()
     assert after["healthy"] and after["version"] == 2 and after["url"] == before["url"]

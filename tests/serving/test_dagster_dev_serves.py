@@ -16,7 +16,9 @@ MLPLATFORM = str(Path(sys.executable).parent / "mlplatform")
 
 
 def _status(env: dict) -> list[dict]:
-    result = subprocess.run([MLPLATFORM, "serve", "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [MLPLATFORM, "serve", "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -5,17 +5,25 @@ from __future__ import annotations
 from mlplatform.serving.docker_backend import GATEWAY_PORT, SCORING_PORT, gateway_spec, scoring_spec
 
 
-
 def test_scoring_container_is_labelled_private_limited_and_restartable():
     spec = scoring_spec("mlflow-serve-iris-prod", "iris", "prod", 3, "mlplatform:1", "mlplatform", "http://mlflow:5000")
     assert spec["name"] == "mlflow-serve-iris-prod-v3"
-    assert spec["labels"] == {"mlflow_serve": "true", "mlflow_model": "iris", "mlflow_alias": "prod",
-                              "mlflow_version": "3", "mlflow_port": str(SCORING_PORT), "mlplatform_role": "scoring"}
+    assert spec["labels"] == {
+        "mlflow_serve": "true",
+        "mlflow_model": "iris",
+        "mlflow_alias": "prod",
+        "mlflow_version": "3",
+        "mlflow_port": str(SCORING_PORT),
+        "mlplatform_role": "scoring",
+    }
     assert spec["network"] == "mlplatform" and "ports" not in spec
     assert spec["restart_policy"] == {"Name": "unless-stopped"}
     assert spec["mem_limit"] and spec["nano_cpus"] > 0
     assert "models:/iris/3" in spec["command"] and str(SCORING_PORT) in spec["command"]
-    assert spec["environment"] == {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    assert spec["environment"] == {
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
 
 
 def test_gateway_is_the_stable_name_on_the_network():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from mlplatform.model_registry import PAGE_SIZE
 from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.naming import MAX_LENGTH, server_name
@@ -30,7 +31,9 @@ def test_changes_lists_additions_moves_and_removals():
     served = {"a": {"Production": 1}, "b": {"Production": 2, "Test": 1}}
     desired = {"a": {"Production": 2}, "b": {"Production": 2}, "c": {"Production": 1}}
     assert changes(served, desired) == [
-        ("a", "Production", 1, 2), ("b", "Test", 1, None), ("c", "Production", None, 1),
+        ("a", "Production", 1, 2),
+        ("b", "Test", 1, None),
+        ("c", "Production", None, 1),
     ]
     assert changes(desired, desired) == []
 

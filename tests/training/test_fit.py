@@ -69,11 +69,11 @@ def candidates(metric: str, values: list[float]) -> list[FittedCandidate]:
     "task_type, metric, values, winner",
     [
         ("classification", "accuracy", [0.8, 0.95, 0.9], "algo_1"),
-        ("classification", "accuracy", [0.9, 0.9, 0.9], "algo_0"),   # tie: the first wins
+        ("classification", "accuracy", [0.9, 0.9, 0.9], "algo_0"),  # tie: the first wins
         ("classification", "accuracy", [0.7, 0.9, 0.9], "algo_1"),
-        ("regression", "rmse", [3.0, 1.5, 2.0], "algo_1"),           # lower is better
+        ("regression", "rmse", [3.0, 1.5, 2.0], "algo_1"),  # lower is better
         ("regression", "rmse", [2.0, 2.0, 1.0], "algo_2"),
-        ("regression", "rmse", [1.0, 2.0, 1.0], "algo_0"),           # tie: the first wins
+        ("regression", "rmse", [1.0, 2.0, 1.0], "algo_0"),  # tie: the first wins
     ],
 )
 def test_best_candidate(task_type, metric, values, winner):

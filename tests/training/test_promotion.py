@@ -13,8 +13,12 @@ def test_promotes_when_there_is_no_production():
     assert decision.promote is True
     assert "no production" in decision.reason
     assert decision.as_dict() == {
-        "promote": True, "reason": decision.reason, "metric": "accuracy",
-        "candidate_score": 0.5, "production_score": None, "margin": 0.0,
+        "promote": True,
+        "reason": decision.reason,
+        "metric": "accuracy",
+        "candidate_score": 0.5,
+        "production_score": None,
+        "margin": 0.0,
     }
 
 
@@ -33,14 +37,14 @@ def test_promotes_when_production_cannot_score():
 @pytest.mark.parametrize(
     "metric, candidate, production, margin, promote",
     [
-        ("accuracy", 0.9, 0.9, 0.0, False),      # equal scores keep production
+        ("accuracy", 0.9, 0.9, 0.0, False),  # equal scores keep production
         ("accuracy", 0.91, 0.9, 0.0, True),
         ("accuracy", 0.89, 0.9, 0.0, False),
-        ("accuracy", 0.75, 0.5, 0.25, False),    # better by exactly the margin is not enough
+        ("accuracy", 0.75, 0.5, 0.25, False),  # better by exactly the margin is not enough
         ("accuracy", 0.76, 0.5, 0.25, True),
-        ("accuracy", 0.93, 0.9, 0.05, False),    # better, but not by the margin
+        ("accuracy", 0.93, 0.9, 0.05, False),  # better, but not by the margin
         ("rmse", 10.0, 10.0, 0.0, False),
-        ("rmse", 9.0, 10.0, 0.0, True),          # lower is better
+        ("rmse", 9.0, 10.0, 0.0, True),  # lower is better
         ("rmse", 11.0, 10.0, 0.0, False),
         ("rmse", 9.5, 10.0, 0.5, False),
         ("rmse", 9.4, 10.0, 0.5, True),
@@ -73,8 +77,14 @@ def test_negative_margin_raises(margin):
 
 @pytest.mark.parametrize(
     "metric, a, b, expected",
-    [("accuracy", 0.8, 0.7, True), ("f1_macro", 0.7, 0.8, False), ("r2", 0.5, 0.4, True),
-     ("rmse", 1.0, 2.0, True), ("mae", 2.0, 1.0, False), ("rmse", 1.0, 1.0, False)],
+    [
+        ("accuracy", 0.8, 0.7, True),
+        ("f1_macro", 0.7, 0.8, False),
+        ("r2", 0.5, 0.4, True),
+        ("rmse", 1.0, 2.0, True),
+        ("mae", 2.0, 1.0, False),
+        ("rmse", 1.0, 1.0, False),
+    ],
 )
 def test_better_respects_metric_direction(metric, a, b, expected):
     assert better(metric, a, b) is expected

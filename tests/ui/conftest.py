@@ -19,15 +19,26 @@ from pathlib import Path
 import pytest
 
 from mlplatform.serving.processes import free_port
+
 from processes import BIN, dagster_dev, graphql, stop, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SETUP_HINT = "run `bash tests/setup/browser.sh` (make test does) to install Debian chromium, chromium-driver and selenium"
+SETUP_HINT = (
+    "run `bash tests/setup/browser.sh` (make test does) to install Debian chromium, chromium-driver and selenium"
+)
 # As the machine notes prescribe: no sandbox as root, and no background traffic to a network that is not there.
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
 )
 VIEWPORT = (1600, 900)
 WAIT_S = 60  # explicit waits: a page or element that takes longer than this is a failure
@@ -79,7 +90,10 @@ def demo(suite, tmp_path_factory) -> Demo:
     home = tmp_path_factory.mktemp("ui") / "home"
     result = subprocess.run(
         [str(BIN / "mlplatform"), "demo", "--home", str(home), "--dataset", DATASET, "--json"],
-        capture_output=True, text=True, env=_platform_free_environment(suite), timeout=600,
+        capture_output=True,
+        text=True,
+        env=_platform_free_environment(suite),
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return Demo(home, json.loads(result.stdout))
@@ -99,8 +113,13 @@ def ui_servers(suite, demo, tmp_path_factory) -> Servers:
         mlflow_url = stack.enter_context(_mlflow_server(demo.home, logs / "mlflow-server.log", suite))
         env = {"DAGSTER_HOME": str(demo.home / "dagster"), "MLPLATFORM_HOME": str(demo.home)}
         # The alias sensor serves Production while the UI runs; its servers outlive `dagster dev`: stop them last.
-        stack.callback(subprocess.run, [str(BIN / "mlplatform"), "serve", "down"], capture_output=True, timeout=120,
-                       env={**_platform_free_environment(suite), "MLPLATFORM_HOME": str(demo.home)})
+        stack.callback(
+            subprocess.run,
+            [str(BIN / "mlplatform"), "serve", "down"],
+            capture_output=True,
+            timeout=120,
+            env={**_platform_free_environment(suite), "MLPLATFORM_HOME": str(demo.home)},
+        )
         dagster_url = stack.enter_context(dagster_dev(suite.REPO_ROOT, logs / "dagster-dev.log", env))
         _wait_for_assets(dagster_url, logs / "dagster-dev.log")
         # The one-time "join the community" dialog would cover every page: dismiss it as its Skip button does.
@@ -126,14 +145,29 @@ def _mlflow_server(home: Path, log: Path, suite):
     Its job runner (Huey workers for GenAI jobs, about 10 s of start-up and of shutdown) is not needed to browse.
     """
     port = free_port()
-    env = {**_platform_free_environment(suite), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {
+        **_platform_free_environment(suite),
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home / 'mlflow.db'}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with open(log, "wb") as out:  # cwd: proxied artifact uploads (none here) would land in the home, not the repo
-        process = subprocess.Popen(command, cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> str:
@@ -162,7 +196,9 @@ def browser(ui_servers, tmp_path_factory, screenshots):
     options.add_argument(f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     # An explicit chromedriver path: Selenium Manager (which would download a driver) never runs.
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path_factory.mktemp("chromedriver") / "log"))
+    service = Service(
+        executable_path=str(CHROMEDRIVER), log_output=str(tmp_path_factory.mktemp("chromedriver") / "log")
+    )
     driver = webdriver.Chrome(service=service, options=options)
     try:
         page = Browser(driver, screenshots)
@@ -185,7 +221,8 @@ class Browser:
     def viewport(self, width: int, height: int) -> None:
         """Exact CSS viewport (and screenshot) size, whatever the headless window's decorations."""
         self.driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
 
     def open(self, url: str) -> None:
@@ -203,6 +240,7 @@ class Browser:
 
     def find(self, xpath: str, message: str, timeout: float = WAIT_S):
         """The first visible element matching ``xpath``."""
+
         def visible(driver):
             return next((e for e in driver.find_elements(self.By.XPATH, xpath) if e.is_displayed()), None)
 
@@ -259,7 +297,7 @@ def _literal(text: str) -> str:
     """``text`` as an XPath string literal."""
     if "'" not in text:
         return f"'{text}'"
-    return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
+    return "concat(" + ', "\'", '.join(f"'{part}'" for part in text.split("'")) + ")"
 
 
 def _platform_free_environment(suite) -> dict:
@@ -280,4 +318,3 @@ def _wait_for_assets(url: str, log: Path, timeout_s: float = 120) -> None:
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{url} did not serve the assets within {timeout_s} s:\n{log.read_text()[-4000:]}")
-

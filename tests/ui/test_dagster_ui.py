@@ -38,9 +38,10 @@ def _graph(browser) -> dict:
         for (const box of document.querySelectorAll('svg foreignObject')) {
           const label = [...box.querySelectorAll('*')].find(e => names.includes((e.textContent || '').trim())
                                                                 && e.children.length === 0);
+          const text = box.firstElementChild ? box.firstElementChild.innerText : '';
           if (label) nodes[label.textContent.trim()] = {x: +box.getAttribute('x'), y: +box.getAttribute('y'),
                                                        w: +box.getAttribute('width'), h: +box.getAttribute('height'),
-                                                       text: box.firstElementChild ? box.firstElementChild.innerText : ''};
+                                                       text};
         }
         const edges = [...document.querySelectorAll('svg path[marker-end]')].map(p => p.getAttribute('d'));
         return {nodes, edges};
@@ -55,7 +56,9 @@ def _edges(graph: dict) -> set[tuple[str, str]]:
     for path in graph["edges"]:
         numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path)]
         (x1, y1), (x2, y2) = numbers[:2], numbers[-2:]
-        source = [n for n, b in graph["nodes"].items() if abs(b["x"] + b["w"] - x1) <= 20 and b["y"] <= y1 <= b["y"] + b["h"]]
+        source = [
+            n for n, b in graph["nodes"].items() if abs(b["x"] + b["w"] - x1) <= 20 and b["y"] <= y1 <= b["y"] + b["h"]
+        ]
         target = [n for n, b in graph["nodes"].items() if abs(b["x"] - x2) <= 20 and b["y"] <= y2 <= b["y"] + b["h"]]
         assert len(source) == len(target) == 1, (path, graph["nodes"])
         found.add((source[0], target[0]))
@@ -79,7 +82,9 @@ def test_asset_graph_shows_the_five_assets_their_lineage_and_checks(dagster_ui, 
     try:
         # The lifecycle group's lineage: the graph alone (no asset list beside it), wide enough for node details.
         _hide_navigation(browser, f"{dagster_ui}/locations/mlplatform/asset-groups/lifecycle/lineage")
-        graph = browser.until(lambda _: _full_graph(browser), "the asset graph never showed the five assets with their details")
+        graph = browser.until(
+            lambda _: _full_graph(browser), "the asset graph never showed the five assets with their details"
+        )
         browser.screenshot("asset-graph")
     finally:
         browser.viewport(1600, 900)
@@ -95,8 +100,10 @@ def test_asset_checks_are_listed_and_passed(dagster_ui, browser, asset):
     browser.open(f"{dagster_ui}/assets/{asset}?view=checks")
     browser.find_text(f"Checks ({len(checks)})")
     for check in checks:
-        row = browser.find(f"//*[normalize-space(text())='{check}']/ancestor::*[.//*[normalize-space(text())='Succeeded']][1]",
-                           f"check {check} not shown as succeeded")
+        row = browser.find(
+            f"//*[normalize-space(text())='{check}']/ancestor::*[.//*[normalize-space(text())='Succeeded']][1]",
+            f"check {check} not shown as succeeded",
+        )
         assert check in row.text
     browser.screenshot(f"dagster-checks-{asset}")
 
@@ -119,23 +126,34 @@ def _metadata(browser, key: str):
 
 def _table(cell) -> tuple[list[str], list[list[str]]]:
     headers = [th.text.strip() for th in cell.find_elements("xpath", ".//table//th")]
-    rows = [[td.text.strip() for td in tr.find_elements("xpath", "./td")] for tr in cell.find_elements("xpath", ".//table/tbody/tr")]
+    rows = [
+        [td.text.strip() for td in tr.find_elements("xpath", "./td")]
+        for tr in cell.find_elements("xpath", ".//table/tbody/tr")
+    ]
     return headers, rows
 
 
 def _markdown_image(browser, key: str, screenshot: str) -> dict:
     """Open a Markdown metadata entry holding a picture and check the browser decoded it; returns its size."""
-    browser.click_on(_metadata_xpath(key) + "//*[normalize-space(text())='[Show Markdown]']", f"{key}: no [Show Markdown]")
+    browser.click_on(
+        _metadata_xpath(key) + "//*[normalize-space(text())='[Show Markdown]']", f"{key}: no [Show Markdown]"
+    )
     image = browser.find("//img[starts-with(@src, 'data:image/png;base64,')]", f"{key}: no picture in the dialog")
     size = browser.until(
-        lambda _: browser.run_js("const i = arguments[0]; return i.complete && i.naturalWidth > 0 && "
-                                 "{width: i.naturalWidth, height: i.naturalHeight};", image),
+        lambda _: browser.run_js(
+            "const i = arguments[0]; return i.complete && i.naturalWidth > 0 && "
+            "{width: i.naturalWidth, height: i.naturalHeight};",
+            image,
+        ),
         f"{key}: the picture never decoded",
     )
     browser.screenshot(screenshot)
     browser.click_on("//button[normalize-space(.)='Close']", "no Close button on the dialog")
-    browser.until(lambda d: not d.find_elements(browser.By.XPATH, "//img[starts-with(@src, 'data:image/png')]"),
-                  f"{key}: the dialog did not close", 10)
+    browser.until(
+        lambda d: not d.find_elements(browser.By.XPATH, "//img[starts-with(@src, 'data:image/png')]"),
+        f"{key}: the dialog did not close",
+        10,
+    )
     return size
 
 
@@ -189,8 +207,9 @@ def test_materialize_raw_dataset_from_the_ui_starts_a_run_that_succeeds(dagster_
     dialog_title = "Launch runs to materialize raw_dataset"
     browser.find_text(dialog_title)
     browser.click_on(browser.text_xpath("Select a partition or create one"), "no partition picker")
-    browser.click_on(f"//*[@role='menuitem'][.//*[normalize-space(text())='{partition}']]",
-                     f"partition {partition} is not offered")
+    browser.click_on(
+        f"//*[@role='menuitem'][.//*[normalize-space(text())='{partition}']]", f"partition {partition} is not offered"
+    )
     browser.click_on(browser.text_xpath(dialog_title), "the dialog went away")  # closes the partition menu
     browser.find("//button[normalize-space(.)='Launch 1 run']", "the dialog does not offer to launch 1 run")
     browser.screenshot("dagster-materialize-dialog")
@@ -212,7 +231,9 @@ def test_materialize_raw_dataset_from_the_ui_starts_a_run_that_succeeds(dagster_
     browser.find_text("Success" if status == "SUCCESS" else "Failure")
     browser.until(lambda _: f"RUN_{status}" in browser.body_text(), "the run's event log never loaded")
     browser.screenshot("dagster-materialize-run")
-    assert status == "SUCCESS", f"run {run['runId']} ended {status}: see the screenshot and {dagster_ui}/runs/{run['runId']}"
+    assert status == "SUCCESS", (
+        f"run {run['runId']} ended {status}: see the screenshot and {dagster_ui}/runs/{run['runId']}"
+    )
 
 
 def _automation_switch(browser, name: str):

@@ -45,7 +45,9 @@ def test_registered_model_shows_the_production_alias(mlflow_ui, browser, demo):
         browser.find(f"//h2[normalize-space(.)='{model}'] | //*[normalize-space(text())='{model}']", "no model title")
         row_xpath = f"//*[@role='row'][.//a[normalize-space(.)='Version {version}']]"
         row = browser.until(
-            lambda d: next((r for r in d.find_elements(browser.By.XPATH, row_xpath) if f"@ {PRODUCTION}" in _text(r)), None),
+            lambda d: next(
+                (r for r in d.find_elements(browser.By.XPATH, row_xpath) if f"@ {PRODUCTION}" in _text(r)), None
+            ),
             f"version {version} is not listed with the {PRODUCTION} alias",
         )
         assert "iris" in row.text, row.text
@@ -60,7 +62,9 @@ def test_model_version_page_links_its_source_run(mlflow_ui, browser, demo):
     version = demo.summary["model"]["production_version"]
     _open(browser, mlflow_ui, f"/models/{model}/versions/{version}")
     browser.find_text(f"Version {version}")
-    browser.until(lambda _: f"Aliases\n:\n@ {PRODUCTION}" in _text(browser), f"the version page shows no {PRODUCTION} alias")
+    browser.until(
+        lambda _: f"Aliases\n:\n@ {PRODUCTION}" in _text(browser), f"the version page shows no {PRODUCTION} alias"
+    )
     run_id = _production_version(mlflow_ui, model)["run_id"]
     browser.find(f"//a[contains(@href, '/runs/{run_id}')]", "no link to the source run")
     browser.screenshot("mlflow-model-version")
@@ -103,8 +107,9 @@ def test_monitoring_run_shows_the_drift_histograms(mlflow_ui, browser, demo):
     experiment = _api(mlflow_ui, "experiments/get-by-name", experiment_name="mlplatform")["experiment"]
     request = urllib.request.Request(
         f"{mlflow_ui}/api/2.0/mlflow/runs/search",
-        data=json.dumps({"experiment_ids": [experiment["experiment_id"]],
-                         "filter": "attributes.run_name LIKE 'monitor-%'"}).encode(),
+        data=json.dumps(
+            {"experiment_ids": [experiment["experiment_id"]], "filter": "attributes.run_name LIKE 'monitor-%'"}
+        ).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as answer:
@@ -124,8 +129,12 @@ def _text(element_or_browser) -> str:
 def _rendered_image(browser, path: str) -> None:
     """The preview pane names the artifact and shows it as a picture the browser decoded (from a blob: URL)."""
     browser.until(
-        lambda _: path in browser.body_text() and browser.run_js(
-            "return [...document.images].some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 100);"
+        lambda _: (
+            path in browser.body_text()
+            and browser.run_js(
+                "return [...document.images]"
+                ".some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 100);"
+            )
         ),
         f"{path} is not shown as a picture",
     )
