@@ -153,13 +153,11 @@ class ModelRegistry:
 
     def registered_models(self) -> Iterator[RegisteredModel]:
         """Every registered model, all pages."""
-        token = None
-        while True:
-            page = self.client.search_registered_models(max_results=PAGE_SIZE, page_token=token)
-            yield from page
-            token = page.token
-            if not token:
-                return
+        return _all_pages(self.client.search_registered_models)
+
+    def model_versions(self) -> Iterator[ModelVersion]:
+        """Every version of every registered model, all pages."""
+        return _all_pages(self.client.search_model_versions)
 
     def load_model(self, version: ModelVersion):
         """The scikit-learn pipeline of a registered version."""
@@ -213,6 +211,16 @@ class ModelRegistry:
     def load_text(self, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory() as folder:
             return Path(self.client.download_artifacts(run_id, path, folder)).read_text()
+
+
+def _all_pages(search) -> Iterator:
+    token = None
+    while True:
+        page = search(max_results=PAGE_SIZE, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
 
 
 @contextmanager

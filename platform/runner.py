@@ -5,6 +5,9 @@ from __future__ import annotations
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from mlplatform.assets.partitions import DATASET_PARTITIONS
+from mlplatform.logs import log_event, platform_logger
+
+LOG = platform_logger("runs")
 
 
 class JobFailed(RuntimeError):
@@ -28,6 +31,9 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     result = job.execute_in_process(instance=instance, partition_key=partition, run_config=config, raise_on_error=False)
+    log_event(
+        LOG, "run_finished" if result.success else "run_failed", dataset=partition, run_id=result.run_id, job=job_name
+    )
     if not result.success:
         failures = [
             f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"

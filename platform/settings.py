@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = ".mlplatform"
+REPOSITORY_MONITORING = Path(__file__).resolve().parents[1] / "monitoring"  # exists in a checkout, not in a wheel
 
 
 def parse_aliases(value: str | tuple | list) -> tuple[str, ...]:
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
         default="dagster",
         description="who runs the four jobs on their schedules; the other side only triggers on demand",
     )
+    exporter_cache_seconds: float = _variable(
+        "MLPLATFORM_EXPORTER_CACHE_SECONDS", default=30.0, description="how long the exporter reuses a store read"
+    )
+    monitoring_dir: Path = _variable(
+        "MLPLATFORM_MONITORING_DIR", default=Path(""), description="the monitoring/ folder (Prometheus rules)"
+    )
 
     @classmethod
     def load(cls, home: str | Path | None = None) -> Settings:
@@ -98,6 +105,9 @@ class Settings(BaseSettings):
             "dagster_home": self.dagster_home.expanduser().resolve()
             if self.dagster_home != unset
             else home / "dagster",
+            "monitoring_dir": self.monitoring_dir.expanduser().resolve()
+            if self.monitoring_dir != unset
+            else REPOSITORY_MONITORING,
             # dagster-postgres sends psycopg2-style parameters, and SQLAlchemy 2.1 maps a bare postgresql:// to
             # psycopg 3: name the driver.
             "dagster_postgres_url": re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", self.dagster_postgres_url),
@@ -127,6 +137,8 @@ class Settings(BaseSettings):
             "MLPLATFORM_IMAGE": self.image,
             "MLFLOW_SERVE_NETWORK": self.serve_network,
             "MLPLATFORM_SCHEDULER": self.scheduler,
+            "MLPLATFORM_EXPORTER_CACHE_SECONDS": str(self.exporter_cache_seconds),
+            "MLPLATFORM_MONITORING_DIR": str(self.monitoring_dir),
         }
         return {**(base or {}), **{name: value for name, value in values.items() if value}}
 

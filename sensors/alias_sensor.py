@@ -16,6 +16,7 @@ from typing import Any
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
+from mlplatform.logs import log_event
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
 from mlplatform.sensors.serving_job import serving_job
@@ -40,17 +41,27 @@ def alias_sensor(poll_seconds: int):
         try:
             desired = desired_servers(mlflow.registry(), serving.serve_aliases)
         except Exception as exc:  # noqa: BLE001 - any failure to read the registry skips the tick, nothing is lost
+            log_event(context.log, "sensor_registry_unreadable", level="warning", error=type(exc).__name__)
             return SkipReason(f"MLflow registry not readable ({type(exc).__name__}), will retry on the next tick")
         cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
         seq, requests = cursor["seq"], []
         changed = changes(cursor["served"], desired)
         for model, alias, old, new in changed:
+            log_event(context.log, "sensor_alias_changed", model=model, alias=alias, version=new, from_version=old)
             seq += 1
             requests.append(
                 _request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed")
             )
         moved = {(model, alias) for model, alias, _, _ in changed}
         requests += repairs(serving, desired, moved, int(time.time() // REPAIR_BACKOFF_S))
+        for request in requests[len(changed) :]:
+            log_event(
+                context.log,
+                "sensor_repair_requested",
+                server=request.tags[SERVER_TAG],
+                version=request.tags["mlplatform/version"],
+                reason=request.run_config["ops"]["reconcile_server"]["config"]["reason"],
+            )
         return SensorResult(run_requests=requests, cursor=json.dumps({"seq": seq, "served": desired}))
 
     return _alias_sensor

@@ -3,6 +3,7 @@
 from dagster import Config, Failure, OpExecutionContext, RetryPolicy, job, op
 from pydantic import Field
 
+from mlplatform.logs import log_event
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
@@ -40,6 +41,16 @@ def reconcile_server(
         raise Failure(str(exc), allow_retries=False) from None
     context.log.info(
         f"{outcome.name}: {outcome.action} (version {outcome.version}, {outcome.address}); {config.reason}"
+    )
+    log_event(
+        context.log,
+        f"serving_{outcome.action}",
+        model=config.model,
+        alias=config.alias,
+        version=outcome.version,
+        run_id=context.run_id,
+        address=outcome.address,
+        reason=config.reason,
     )
 
 

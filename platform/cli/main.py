@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve_status.add_argument("--json", action="store_true")
     serve_commands.add_parser("up", help="reconcile the servers with the registry once, without Dagster")
     serve_commands.add_parser("down", help="stop every server of this home")
+    exporter = commands.add_parser("exporter", help="Prometheus endpoint of model quality, drift, freshness, aliases")
+    exporter.add_argument("--host", default="127.0.0.1")
+    exporter.add_argument("--port", type=int, default=9108)
+    observe = commands.add_parser("observe", help="Prometheus, Blackbox exporter and exporter on loopback")
+    observe.add_argument("--prometheus-port", type=int, default=9090, help="0: a free port")
+    observe.add_argument("--blackbox-port", type=int, default=9115, help="0: a free port")
+    observe.add_argument("--exporter-port", type=int, default=9108, help="0: a free port")
+    observe.add_argument("--interval", default="15s", help="scrape and rule evaluation interval")
+    observe.add_argument("--json", action="store_true", help="print one JSON object with the URLs once all answer")
     bench = commands.add_parser("bench", help="benchmarks that print JSON")
     targets = bench.add_subparsers(dest="target", required=True)
     demo_bench = targets.add_parser("demo", help="time `mlplatform demo` in fresh homes and report model quality")
@@ -95,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         except ArtifactStoreError as exc:
             print(f"mlplatform tracking-server: {exc}", file=sys.stderr)
             return 1
+    if args.command in ("exporter", "observe"):
+        from mlplatform.cli.observe import observe_command
+
+        return observe_command(args)
     if args.command in ("alias", "serve"):
         return _serving_command(args)
     if args.command == "bench":

@@ -25,6 +25,9 @@ from prometheus_client import (
     generate_latest,
 )
 
+from mlplatform.logs import configure, platform_logger
+from mlplatform.serving.access_log import access_log_class
+
 LABELS = ("model", "alias", "version")
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
 UPSTREAM_POLL_S = 0.1
@@ -114,8 +117,9 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
                     {"error_code": "UPSTREAM_UNAVAILABLE", "message": f"{model}@{alias} v{version}: {exc}"}, status=502
                 )
         requests.labels(model, alias, version, endpoint, str(response.status)).inc()
+        failed = errors.labels(model, alias, version, endpoint)  # exported at 0 until the first error
         if response.status >= 500:
-            errors.labels(model, alias, version, endpoint).inc()
+            failed.inc()
         latency.labels(model, alias, version, endpoint).observe(time.perf_counter() - started)
         response.headers["X-Model-Version"] = version or ""
         return response
@@ -143,11 +147,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream-file", type=Path, required=True)
     args = parser.parse_args()
+    configure()  # JSON access lines on stderr (mlplatform.logs)
     web.run_app(
         build_app(args.model, args.alias, args.upstream_file),
         host=args.host,
         port=args.port,
-        access_log=None,
+        access_log=platform_logger("gateway"),
+        access_log_class=access_log_class(args.model, args.alias),
         print=None,
         reuse_address=True,
     )

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mlplatform.logs import log_event, platform_logger
 from mlplatform.serving.backend import ServingBackend
 from mlplatform.serving.naming import server_name
 from mlplatform.serving.scoring_client import ServerError, invoke, ping
 from mlplatform.serving.state import ServerRecord, write_upstream
 
+LOG = platform_logger("serving")
 DRAIN_S = 2.0
 SWITCH_TIMEOUT_S = 30.0
 
@@ -72,6 +74,7 @@ def serve(
         backend.wait_upstream(upstream, f"{model} v{version} for {alias}")
         invoke(upstream.address, sample)
     except ServerError:
+        log_event(LOG, "serving_version_unhealthy", level="warning", model=model, alias=alias, version=version)
         backend.stop_upstream(upstream)
         raise
     with backend.state.locked() as records:
@@ -84,6 +87,15 @@ def serve(
         record.upstream = upstream
         records[name] = record
     _wait_for_switch(record, version)
+    log_event(
+        LOG,
+        "serving_switched",
+        model=model,
+        alias=alias,
+        version=version,
+        from_version=previous.version if previous else None,
+        address=record.address,
+    )
     if previous is not None and previous.handle != upstream.handle:
         time.sleep(DRAIN_S)  # requests already sent to the old version finish
         backend.stop_upstream(previous)
@@ -101,6 +113,9 @@ def stop(backend: ServingBackend, model: str, alias: str) -> Outcome:
         record = records.pop(name, None)
     if record is None:
         return Outcome(name, "absent", None, None)
+    log_event(
+        LOG, "serving_stopped", model=model, alias=alias, version=record.upstream.version if record.upstream else None
+    )
     backend.stop_gateway(record)
     if record.upstream is not None:
         backend.stop_upstream(record.upstream)

@@ -11,11 +11,14 @@ from sqlalchemy import Engine
 from mlplatform.aliases import move_alias
 from mlplatform.appdb.alias_history import latest_change, previous_version, record_change
 from mlplatform.contract import load_sample_input
+from mlplatform.logs import log_event, platform_logger
 from mlplatform.model_registry import ModelRegistry
 from mlplatform.serving.backend import ServingBackend
 from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.reconcile import Outcome, serve, stop
 from mlplatform.serving.scoring_client import ServerError
+
+LOG = platform_logger("serving")
 
 
 class RolloutFailed(RuntimeError):
@@ -51,6 +54,7 @@ def roll_out(
             previous = previous_version(engine, model, alias, version)
             if previous is not None:
                 move_alias(registry, engine, model, alias, previous, actor, f"automatic rollback: {message}")
+                log_event(LOG, "serving_rolled_back", level="warning", model=model, alias=alias, version=previous)
                 message += f"; {alias} rolled back to v{previous}"
         raise RolloutFailed(f"{message}:\n{exc}") from None
 

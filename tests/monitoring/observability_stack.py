@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+import select
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -34,7 +36,7 @@ BLACKBOX_YML = MONITORING / "blackbox" / "blackbox.yml"
 DASHBOARDS_DIR = MONITORING / "grafana" / "dashboards-min"
 PROVISIONING_DIR = MONITORING / "grafana" / "provisioning"
 LOKI_YML = MONITORING / "loki" / "loki.yml"
-PROMTAIL_YML = MONITORING / "promtail" / "promtail.yml"
+ALLOY_CONFIG = MONITORING / "alloy" / "config.alloy"
 SHIPPED_TARGETS_FILE = "/var/lib/mlplatform/serving/targets.json"
 BLACKBOX_ADDRESS = "blackbox-exporter:9115"
 
@@ -260,3 +262,92 @@ def expand_grafana_variables(expr: str, values: dict[str, str], rate_interval: s
         expr = expr.replace(f"${{{name}}}", value).replace(f"${name}", value)
     assert "$" not in expr, f"unexpanded variable in {expr}"
     return expr
+
+
+# ---------------------------------------------------------------------------------------------- mlplatform observe
+
+EXPORTER_PREFIX = "mlplatform_"  # the platform exporter's metrics (test_model_quality_live.py runs them)
+MODEL_QUALITY_DASHBOARD = "model-quality.json"
+
+
+@contextmanager
+def mlplatform_observe(environment: dict[str, str], workdir: Path, interval: str = "1s"):
+    """``mlplatform observe --json`` on free ports; yields (the printed URLs, a Prometheus client, the process).
+    The caller may stop the process itself; it is stopped here otherwise."""
+    binary("prometheus"), binary("prometheus-blackbox-exporter")  # fail (never skip) with the set-up hint
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = ("--prometheus-port", "0", "--blackbox-port", "0", "--exporter-port", "0")
+    stderr = workdir / "observe.stderr"
+    with open(stderr, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlplatform.cli.main", "observe", "--json", "--interval", interval, *ports],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            start_new_session=True,
+        )
+    try:
+        line = _first_line(process, timeout_s=120)
+        assert line, f"observe printed nothing (exit {process.poll()}):\n{stderr.read_text()[-3000:]}"
+        urls = json.loads(line)
+        prometheus_log = Path(environment["MLPLATFORM_HOME"]) / "observe" / "prometheus.log"
+        yield urls, Prometheus(urls["prometheus_url"], prometheus_log), process
+    finally:
+        stop(process)
+
+
+def _first_line(process: subprocess.Popen, timeout_s: float) -> str:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+    return process.stdout.readline().decode() if ready else ""
+
+
+def with_bool_comparison(expr: str) -> str:
+    """An alert expression with its comparison made ``bool``: every series it compares, 0 or 1, instead of only the
+    ones that fire, so a query proves the expression selects live series whether or not the alert fires."""
+    return re.sub(r"(==|!=|>=|<=|>|<)(\s)", r"\1 bool\2", expr, count=1)
+
+
+# ---------------------------------------------------------------------------------------------------- Grafana Alloy
+
+
+def alloy_blocks(text: str, header: str) -> list[str]:
+    """The bodies of every ``header { ... }`` block (e.g. ``rule``, ``discovery.relabel "containers"``), braces
+    matched outside strings; comments (``//`` to the end of the line) removed first."""
+    text = re.sub(r'("(?:[^"\\]|\\.)*")|//[^\n]*', lambda m: m.group(1) or "", text)
+    bodies = []
+    for match in re.finditer(re.escape(header) + r"\s*\{", text):
+        depth, position, in_string = 1, match.end(), False
+        while depth:
+            char = text[position]
+            if char == '"' and text[position - 1] != "\\":
+                in_string = not in_string
+            elif not in_string:
+                depth += {"{": 1, "}": -1}.get(char, 0)
+            position += 1
+        bodies.append(text[match.end() : position - 1])
+    return bodies
+
+
+def alloy_attributes(body: str) -> dict:
+    """``name = "string"``, ``name = ["a", "b"]`` and ``name = component.reference`` attributes of one block body
+    (nested blocks not included): strings and lists of strings decoded, references as written."""
+    flat = re.sub(r"\{[^{}]*\}", "", body) if "{" in body else body
+    found = re.findall(r'^\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\]|[\w.]+)', flat, re.MULTILINE)
+    return {name: _alloy_value(value) for name, value in found}
+
+
+def _alloy_value(value: str):
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def alloy_relabel_rules() -> list[dict]:
+    """The ``rule`` blocks of ``discovery.relabel "containers"`` as Prometheus relabel_configs (same fields)."""
+    if not ALLOY_CONFIG.exists():
+        pytest.fail(f"{ALLOY_CONFIG.relative_to(REPO)} is missing")
+    (relabel,) = alloy_blocks(ALLOY_CONFIG.read_text(), 'discovery.relabel "containers"')
+    return [alloy_attributes(rule) for rule in alloy_blocks(relabel, "rule")]

@@ -8,10 +8,10 @@ import re
 from observability_stack import (
     DASHBOARDS_DIR,
     PROMETHEUS_YML,
-    PROMTAIL_YML,
     PROVISIONING_DIR,
     RULES_DIR,
     all_panels,
+    alloy_relabel_rules,
     dashboards,
     load_yaml,
     panel_queries,
@@ -46,6 +46,26 @@ GATEWAY_METRICS = {
 OLD_SERVING_QUERY = (
     'max by (model, alias) (probe_success{job="blackbox-mlflow-serve", model=~"$model", alias=~"$alias"})'
 )
+
+
+def exporter_metric_names(workdir) -> set[str]:
+    """Every family the platform exporter produces: its readings over empty inputs (families without samples)."""
+    from mlplatform.exporter import readings
+    from mlplatform.exporter.collector import CachedCollector
+    from mlplatform.model_registry import AliasNames
+    from mlplatform.serving.state import ServingState
+
+    families = [
+        *readings.registry_metrics([], []),
+        *readings.report_metrics([], AliasNames("Production", "challenger")),
+        *readings.prediction_metrics([]),
+        readings.alias_change_metrics([]),
+        readings.dataset_metrics([]),
+        *readings.dagster_metrics(None, {}),  # type: ignore[arg-type]  # no asset: the instance is not read
+        *readings.serving_metrics(ServingState(workdir)),
+        *CachedCollector({}, 60).collect(),
+    ]
+    return {f.name + ("_total" if f.type == "counter" else "") for f in families}
 
 
 def recorded_names() -> set[str]:
@@ -87,7 +107,7 @@ def test_dashboard_provider_reads_the_dashboards_folder():
 
 def test_dashboards_are_valid_and_unique():
     boards = dashboards()
-    assert {"Service Health Detailed", "MLflow Serving"} <= {d["title"] for d in boards.values()}
+    assert {"Service Health Detailed", "MLflow Serving", "Model Quality"} <= {d["title"] for d in boards.values()}
     uids = [d["uid"] for d in boards.values()]
     assert len(uids) == len(set(uids)) and all(uids)
     for name, board in boards.items():
@@ -109,8 +129,8 @@ def test_every_query_uses_a_provisioned_datasource():
                 assert variable["datasource"]["uid"] in sources, (name, variable["name"])
 
 
-def test_prometheus_queries_select_only_produced_series():
-    producible = BLACKBOX_METRICS | GATEWAY_METRICS | recorded_names() | {"up"}
+def test_prometheus_queries_select_only_produced_series(tmp_path):
+    producible = BLACKBOX_METRICS | GATEWAY_METRICS | recorded_names() | {"up"} | exporter_metric_names(tmp_path)
     for name, board in dashboards().items():
         for title, panel, target in panel_queries(board):
             if target_datasource_uid(panel, target) != "prometheus":
@@ -161,10 +181,10 @@ def test_mlflow_serving_keeps_the_old_queries_and_variables():
         assert variables[name]["query"]["query"] == variables[name]["definition"]
 
 
-def test_loki_queries_use_labels_promtail_sets():
-    promtail = load_yaml(PROMTAIL_YML)
-    rules = [r for job in promtail["scrape_configs"] for r in job.get("relabel_configs", [])]
+def test_loki_queries_use_labels_alloy_sets():
+    rules = alloy_relabel_rules()
     labels = {r["target_label"] for r in rules if "target_label" in r and not r["target_label"].startswith("__")}
+    labels.add("event")  # from the platform's JSON lines (loki.process "platform_json")
     values = {(r["target_label"], r["replacement"]) for r in rules if "replacement" in r and "target_label" in r}
     loki_queries = [
         (n, title, t["expr"])
@@ -175,6 +195,6 @@ def test_loki_queries_use_labels_promtail_sets():
     assert loki_queries, "no Loki panel"
     for name, title, expr in loki_queries:
         for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', expr):
-            assert label in labels, f"{name} / {title}: Promtail sets no label {label!r}"
+            assert label in labels, f"{name} / {title}: Alloy sets no label {label!r}"
             if op == "=":
                 assert (label, value) in values or "$" in value, f"{name} / {title}: {label}={value!r} is never set"

@@ -1,12 +1,20 @@
-"""Loki and Promtail (no binaries here: Docker images only): the YAML parses, data is kept on durable paths, and
-Promtail's relabeling, run through a real Prometheus relabel engine (the same library Promtail uses) on Docker
+"""Loki and Grafana Alloy (no binaries here: Docker images only): the configs parse, data is kept on durable paths,
+and Alloy's relabel rules, run through a real Prometheus relabel engine (the same library Alloy uses) on Docker
 discovery labels of a compose service, a gateway and a scoring container, gives the labels the dashboards query."""
 
 from __future__ import annotations
 
 import json
 
-from observability_stack import LOKI_YML, PROMTAIL_YML, load_yaml, prometheus_server
+from observability_stack import (
+    ALLOY_CONFIG,
+    LOKI_YML,
+    alloy_attributes,
+    alloy_blocks,
+    alloy_relabel_rules,
+    load_yaml,
+    prometheus_server,
+)
 
 DURABLE_ROOTS = ("/loki/", "/var/lib/")
 
@@ -33,18 +41,38 @@ def test_loki_keeps_data_on_durable_paths():
     assert loki["server"]["http_listen_port"] == 3100
 
 
-def test_promtail_ships_every_container_to_loki():
-    promtail = load_yaml(PROMTAIL_YML)
-    assert promtail["positions"]["filename"].startswith(DURABLE_ROOTS)
-    assert [c["url"] for c in promtail["clients"]] == ["http://loki:3100/loki/api/v1/push"]
-    (job,) = promtail["scrape_configs"]
-    assert job["docker_sd_configs"][0]["host"] == "unix:///var/run/docker.sock"
+def test_alloy_ships_every_container_to_loki():
+    text = ALLOY_CONFIG.read_text()
+    (discovery,) = [alloy_attributes(b) for b in alloy_blocks(text, 'discovery.docker "containers"')]
+    assert discovery["host"] == "unix:///var/run/docker.sock"
+    (source,) = [alloy_attributes(b) for b in alloy_blocks(text, 'loki.source.docker "containers"')]
+    assert source["targets"] == "discovery.docker.containers.targets"  # every container: no filter
+    assert source["relabel_rules"] == "discovery.relabel.containers.rules"
+    assert source["forward_to"] == "[loki.process.platform_json.receiver]"
+    (process,) = alloy_blocks(text, 'loki.process "platform_json"')
+    assert "loki.write.loki.receiver" in process
+    assert [alloy_attributes(b)["url"] for b in alloy_blocks(text, "endpoint")] == ["http://loki:3100/loki/api/v1/push"]
+    assert "--storage.path=/var/lib/alloy/data" in text  # positions on the durable volume
+    assert not alloy_blocks(text, "filter")  # no container filter
     # the old stack dropped every container outside its compose project, serving containers included
-    for rule in job["relabel_configs"]:
+    rules = alloy_relabel_rules()
+    for rule in rules:
         assert rule.get("action", "replace") not in ("keep", "drop"), rule
-    assert not job["docker_sd_configs"][0].get("filters")
-    targets = {r["target_label"] for r in job["relabel_configs"]}
-    assert {"service", "container", "project", "model", "alias"} <= targets
+    assert {"service", "container", "project", "model", "alias", "version", "role"} <= {
+        r["target_label"] for r in rules
+    }
+
+
+def test_alloy_promotes_the_platform_json_event_and_the_answering_version():
+    """The platform's JSON lines (mlplatform.logs) get an ``event`` label; a gateway line's version (the version
+    that answered) becomes the version label the gateway container cannot carry."""
+    text = ALLOY_CONFIG.read_text()
+    (json_stage,) = alloy_blocks(text, "stage.json")
+    assert 'event = ""' in json_stage and 'line_version = "version"' in json_stage
+    label_stages = alloy_blocks(text, "stage.labels")
+    assert any('event = ""' in stage for stage in label_stages)
+    (gateway_only,) = alloy_blocks(text, "stage.match")
+    assert '{role=\\"gateway\\"}' in gateway_only and 'version = "line_version"' in gateway_only
 
 
 COMPOSE_MLFLOW = {
@@ -72,9 +100,7 @@ SCORING = {
 }
 
 
-def test_promtail_relabeling_gives_serving_containers_their_labels(tmp_path):
-    promtail = load_yaml(PROMTAIL_YML)
-    (job,) = promtail["scrape_configs"]
+def test_alloy_relabeling_gives_serving_containers_their_labels(tmp_path):
     discovered = tmp_path / "containers.json"
     containers = [COMPOSE_MLFLOW, GATEWAY, SCORING]
     # one unreachable address per container (never scraped within the test: scrape interval 1h)
@@ -85,9 +111,9 @@ def test_promtail_relabeling_gives_serving_containers_their_labels(tmp_path):
         "global": {"scrape_interval": "1h", "scrape_timeout": "10s"},
         "scrape_configs": [
             {
-                "job_name": "promtail-relabel",
+                "job_name": "alloy-relabel",
                 "file_sd_configs": [{"files": [str(discovered)]}],
-                "relabel_configs": job["relabel_configs"],
+                "relabel_configs": alloy_relabel_rules(),
             }
         ],
     }
@@ -96,7 +122,7 @@ def test_promtail_relabeling_gives_serving_containers_their_labels(tmp_path):
             "three relabelled targets", lambda: (t := prometheus.api("targets")["activeTargets"]) and len(t) == 3 and t
         )
     by_container = {t["labels"]["container"]: t["labels"] for t in active}
-    drop = {"job", "instance"}  # Prometheus' own; Promtail sets neither
+    drop = {"job", "instance"}  # Prometheus' own; Alloy sets neither
     got = {name: {k: v for k, v in labels.items() if k not in drop} for name, labels in by_container.items()}
     assert got == {
         "mlplatform-mlflow-1": {

@@ -36,6 +36,7 @@ SLOW = {
     "cli/test_demo.py::*": "`mlplatform demo` serving a model, or other subprocesses (10-15 s each)",
     "deploy/*": "the Airflow venv, `dagster dev`",
     "monitoring/test_live_monitoring.py::*": "Prometheus, the Blackbox exporter, a model server",
+    "monitoring/test_model_quality_live.py::*": "the lifecycle, a model server, `mlplatform observe` (Prometheus)",
     "monitoring/test_promtool.py::*": "promtool (tests/setup/observability.sh)",
     "monitoring/test_logs_config.py::test_promtail_relabeling_*": "Prometheus",
     "production/*": "PostgreSQL, SeaweedFS, `mlflow server`, the demo",
@@ -61,6 +62,7 @@ TIMEOUTS_S = {
     "serving/*": 600,
     "test_workspace.py::*": 600,
     "monitoring/test_live_monitoring.py::*": 600,
+    "monitoring/test_model_quality_live.py::*": 600,
     "appdb/test_batch_inference_pg.py::*": 600,
 }
 
