@@ -13,7 +13,7 @@ from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.training.fit import best_candidate, fit_candidates
-from mlplatform.training.scoring import PRIMARY_METRIC
+from mlplatform.training.scoring import check_metric, default_metric
 from mlplatform.training.split import SplitSpec, split
 from mlplatform.training.tracking import log_training
 
@@ -21,6 +21,12 @@ from mlplatform.training.tracking import log_training
 class TrainingConfig(Config):
     seed: int = Field(default=0, description="Seed of the train/validation split and of the seeded estimators.")
     validation_fraction: float = Field(default=0.2, description="Share of rows held out for validation.")
+    metric: str = Field(
+        default="",
+        description="Primary metric, used by the gate and monitoring too: accuracy, balanced_accuracy, f1_macro, "
+        "roc_auc (classification); rmse, mae, r2 (regression). Empty: accuracy, or balanced_accuracy when the "
+        "classes are imbalanced; rmse for regression.",
+    )
 
 
 @asset(
@@ -41,12 +47,13 @@ def candidate_model(
         raise Failure(f"dataset {name} v{dataset.version} fails the data checks {failed}: not training on it")
     spec = SplitSpec(config.seed, config.validation_fraction)
     train, validation = split(frame, dataset.target_column, dataset.task_type, spec)
-    fitted = fit_candidates(train, validation, dataset.features, dataset.target_column, dataset.task_type, spec.seed)
-    best = best_candidate(fitted, dataset.task_type)
-    metric = PRIMARY_METRIC[dataset.task_type]
+    target, task_type = dataset.target_column, dataset.task_type
+    metric = check_metric(task_type, config.metric or default_metric(task_type, frame[target]))
+    fitted = fit_candidates(train, validation, dataset.features, target, task_type, spec.seed, dataset.kinds)
+    best = best_candidate(fitted, metric)
     tags = {"dagster_run_id": context.run_id, "dataset": name, "dataset_version": str(dataset.version)}
     registry = mlflow.registry()
-    runs = log_training(registry, fitted, best, dataset, train, validation, tags)
+    runs = log_training(registry, fitted, best, dataset, train, validation, tags, metric, spec.seed)
 
     model_name = registry.model_name(name)
     version_tags = {
@@ -82,8 +89,24 @@ def candidate_model(
             "mlflow_parent_run_id": runs.parent_run_id,
             "candidates": frame_table(_scores(fitted, best)),
             "validation_plot": markdown_image(runs.best_plot_png, f"{best.algorithm} on the validation rows"),
+            "metric": metric,
+            **_insights(runs),
         }
     )
+
+
+def _insights(runs) -> dict:
+    """Per-class scores and permutation importance of the registered candidate, as asset metadata."""
+    insights = runs.insights
+    if insights is None:
+        return {}
+    shown = {
+        "permutation_importance": frame_table(insights.importance),
+        "importance_plot": markdown_image(insights.importance_png, "permutation importance"),
+    }
+    if insights.per_class is not None:
+        shown["per_class_scores"] = frame_table(insights.per_class)
+    return shown
 
 
 def _scores(fitted, best) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """predictions: batch inference of the latest dataset version with the production model (and a shadow) into app-db."""
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from collections import Counter
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from mlplatform.appdb.datasets import require_latest
 from mlplatform.assets.partitions import dataset_partitions
@@ -30,11 +32,15 @@ def predictions(context: AssetExecutionContext, app_db: AppDatabase, mlflow: Mlf
     shadow_version = registry.alias_version(model_name, aliases.shadow) if aliases.shadow else None
     if shadow_version is not None:
         roles["shadow"] = (aliases.shadow, trained_model(engine, registry, shadow_version))
-    written = {}
+    written: dict[str, int] = {}
+    unknown: Counter = Counter()
     for role, (alias, model) in roles.items():
         who = identity(batch, role, dataset, model, alias)
-        written[role] = run_batch(engine, dataset, model.model, model.dataset.features, who)
+        counts = unknown if role == "production" else Counter()
+        written[role] = run_batch(engine, dataset, model.model, model.dataset.features, who, unknown=counts)
         context.log.info(f"batch {batch} ({role}, {model_name} v{model.number}): {written[role]} rows written")
+    for column, count in unknown.items():
+        context.log.warning(f"{count} rows hold a category of {column!r} unseen in training (predicted without it)")
     return MaterializeResult(
         metadata={
             "batch_id": batch,
@@ -45,5 +51,6 @@ def predictions(context: AssetExecutionContext, app_db: AppDatabase, mlflow: Mlf
             "alias": aliases.production,
             "shadow_version": int(shadow_version.version) if shadow_version else None,
             "dataset_version": dataset.version,
+            "unknown_categories": MetadataValue.json(dict(unknown)),
         }
     )

@@ -14,7 +14,8 @@ from pydantic import Field
 
 from mlplatform.appdb.datasets import latest_version, read_rows, store_dataset
 from mlplatform.assets.partitions import dataset_partitions
-from mlplatform.datasets.sources import read_source
+from mlplatform.datasets.feature_types import TypeOverrides
+from mlplatform.datasets.sources import SourceRequest, read_request
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
 
@@ -27,7 +28,14 @@ class DatasetLoadConfig(Config):
         description="A built-in dataset (iris, wine, breast_cancer, diabetes) or a CSV path. Empty: the source "
         "recorded for this partition, else the built-in named like the partition.",
     )
-    target: str = Field(default="", description="The target column of a CSV file.")
+    target: str = Field(default="", description="The target column of a file or database source.")
+    categorical: list[str] = Field(
+        default=[], description="Columns to treat as categorical (e.g. integer codes); the rest are inferred."
+    )
+    drop: list[str] = Field(default=[], description="Columns to leave out of the features.")
+    encoding: str = Field(default="", description="Encoding of a CSV file; empty: UTF-8 (refused otherwise).")
+    table: str = Field(default="", description="With a SQLAlchemy URL as source: the table to read.")
+    query: str = Field(default="", description="With a SQLAlchemy URL as source: the SQL query to read.")
 
 
 @asset(
@@ -43,10 +51,20 @@ def raw_dataset(context: AssetExecutionContext, config: DatasetLoadConfig, app_d
     previous = latest_version(engine, name)
     source = config.source or (previous.source if previous else name)
     target = config.target or (previous.target_column if previous and not config.source else "")
-    dataset = store_dataset(engine, read_source(source, target or None, name=name))
-    context.log.info(
-        f"dataset {name} version {dataset.version}: {'stored' if dataset.created else 'unchanged, nothing written'}"
+    request = SourceRequest(
+        source,
+        target or None,
+        name,
+        TypeOverrides.parse(config.categorical, config.drop),
+        config.encoding or None,
+        config.table or None,
+        config.query or None,
     )
+    dataset = store_dataset(engine, read_request(request))
+    for column, why in (dataset.dropped_columns or {}).items():
+        context.log.warning(f"dataset {name}: column {column!r} is not a feature: {why}")
+    what = "stored" if dataset.created else "same content as stored, nothing written; it is the latest again"
+    context.log.info(f"dataset {name} version {dataset.version}: {what}")
     checks = dataset_checks(read_rows(engine, dataset), dataset)
     return MaterializeResult(
         metadata={
@@ -59,6 +77,8 @@ def raw_dataset(context: AssetExecutionContext, config: DatasetLoadConfig, app_d
             "target": dataset.target_column,
             "table": dataset.table_name,
             "source": MetadataValue.text(dataset.source),
+            "feature_types": MetadataValue.json(dataset.kinds),
+            "dropped_columns": MetadataValue.json(dataset.dropped_columns or {}),
         },
         check_results=[
             AssetCheckResult(check_name=c.name, passed=c.passed, description=c.description, metadata=c.metadata)

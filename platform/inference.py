@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from queue import Empty, Queue
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from mlplatform.appdb.datasets import DatasetVersion, iter_feature_chunks
 from mlplatform.appdb.predictions import BatchIdentity, PredictedChunk, open_batch
 from mlplatform.quality.holdout import TrainedModel
+from mlplatform.training.candidates import known_categories
 
 CHUNK_ROWS = 100_000
 T = TypeVar("T")
@@ -50,6 +52,17 @@ def predict_chunk(model, features: pd.DataFrame, task_type: str) -> PredictedChu
         classes=[str(c) for c in model.classes_],
         probabilities=np.asarray(model.predict_proba(features), dtype="float64"),
     )
+
+
+def unknown_categories(frame: pd.DataFrame, known: dict[str, set[str]]) -> Counter:
+    """Per categorical column, how many values of ``frame`` are not among the ``known`` training categories."""
+    counts: Counter = Counter()
+    for column, categories in known.items():
+        values = frame[column].dropna().astype(str)
+        unseen = int((~values.isin(categories)).sum())
+        if unseen:
+            counts[column] = unseen
+    return counts
 
 
 def prefetched(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
@@ -91,11 +104,19 @@ def run_batch(
     features: list[str],
     who: BatchIdentity,
     chunk_rows: int = CHUNK_ROWS,
+    unknown: Counter | None = None,
 ) -> int:
-    """Predict every row of ``dataset`` and replace the batch (``who``) in one transaction; returns rows written."""
+    """Predict every row of ``dataset`` and replace the batch (``who``) in one transaction; returns rows written.
+
+    ``unknown`` (if given) counts, per categorical feature, the values the model never saw in training: they are
+    predicted like a gap, never a failure.
+    """
     written = 0
+    known = known_categories(model)
     with open_batch(engine, who) as writer:
         for chunk in prefetched(iter_feature_chunks(engine, dataset, features, chunk_rows)):
+            if unknown is not None:
+                unknown.update(unknown_categories(chunk, known))
             predicted = predict_chunk(model, chunk, dataset.task_type)
             writer.write(predicted)
             written += len(predicted)

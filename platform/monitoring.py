@@ -62,7 +62,7 @@ def build_report(
         candidate_score=evaluation.scores[1] if candidate else None,
         production_validation_score=float(production.version.tags["metric_value"]),
         held_out_rows=evaluation.held_out_rows,
-        drift=feature_drift(production_train, frame, features),
+        drift=feature_drift(production_train, frame, features, production.dataset.kinds),
         reference=production_train,
         current=frame,
     )
@@ -103,6 +103,6 @@ def report_row(report: MonitoringReport, mlflow_run_id: str) -> dict:
         "candidate_score": report.candidate_score,
         "held_out_rows": report.held_out_rows,
         "drifted_features": report.drifted_features,
-        "drift": report.drift.to_dict("records"),
+        "drift": report.drift.astype(object).where(report.drift.notna(), None).to_dict("records"),
         "mlflow_run_id": mlflow_run_id,
     }

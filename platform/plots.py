@@ -104,6 +104,29 @@ def predicted_vs_actual_figure(y_true, y_pred, title: str) -> Figure:
     return figure
 
 
+def importance_figure(importance: pd.DataFrame, title: str, top: int = 20) -> Figure:
+    """Permutation importance of the raw columns (``training.explain.feature_importance``), largest first."""
+    shown = importance.head(top).iloc[::-1]
+    figure = new_figure(6.0, 0.3 * len(shown) + 1.2)
+    axes = figure.subplots()
+    axes.barh(shown["feature"], shown["importance"], xerr=shown["std"], color="tab:blue")
+    axes.set_xlabel("drop in score when shuffled")
+    axes.set_title(title, fontsize=9)
+    axes.tick_params(labelsize=7)
+    return figure
+
+
+def _category_bars(axes, reference: pd.Series, current: pd.Series, top: int = 12) -> None:
+    """Shares of the most common categories, training rows beside the current dataset."""
+    ref = reference.dropna().astype(str).value_counts(normalize=True)
+    cur = current.dropna().astype(str).value_counts(normalize=True)
+    shown = ref.index[:top].tolist() + [c for c in cur.index[:top] if c not in ref.index][: max(0, top - len(ref))]
+    positions = np.arange(len(shown))
+    axes.bar(positions - 0.2, ref.reindex(shown, fill_value=0), 0.4, color="tab:blue", label="training rows")
+    axes.bar(positions + 0.2, cur.reindex(shown, fill_value=0), 0.4, color="tab:orange", label="current dataset")
+    axes.set_xticks(positions, shown, rotation=45, fontsize=6)
+
+
 def drift_histograms(reference: pd.DataFrame, current: pd.DataFrame, drift: pd.DataFrame) -> Figure:
     """One histogram per feature, training (reference) rows against the current dataset, PSI and KS in the title.
 
@@ -121,15 +144,19 @@ def drift_histograms(reference: pd.DataFrame, current: pd.DataFrame, drift: pd.D
     figure = new_figure(3.0 * columns, 2.4 * rows + 0.5)
     grid = figure.subplots(rows, columns, squeeze=False)
     for axes, row in zip(grid.flat, shown.itertuples()):
-        ref = reference[row.feature].dropna().to_numpy(dtype=float)
-        cur = current[row.feature].dropna().to_numpy(dtype=float)
-        both = np.concatenate([ref, cur])
-        bins = np.histogram_bin_edges(both, bins=20) if both.size else 10
-        axes.hist(ref, bins=bins, density=True, alpha=0.55, color="tab:blue", label="training rows")
-        axes.hist(cur, bins=bins, density=True, alpha=0.55, color="tab:orange", label="current dataset")
+        if getattr(row, "kind", "numeric") == "categorical":
+            _category_bars(axes, reference[row.feature], current[row.feature])
+        else:
+            ref = reference[row.feature].dropna().to_numpy(dtype=float)
+            cur = current[row.feature].dropna().to_numpy(dtype=float)
+            both = np.concatenate([ref, cur])
+            bins = np.histogram_bin_edges(both, bins=20) if both.size else 10
+            axes.hist(ref, bins=bins, density=True, alpha=0.55, color="tab:blue", label="training rows")
+            axes.hist(cur, bins=bins, density=True, alpha=0.55, color="tab:orange", label="current dataset")
         psi = "inf" if not math.isfinite(row.psi) else f"{row.psi:.3f}"
+        test = "chi2" if getattr(row, "kind", "numeric") == "categorical" else "KS"
         axes.set_title(
-            f"{row.feature}\nPSI {psi}, KS p={row.ks_pvalue:.2g}" + (" DRIFT" if row.drifted else ""),
+            f"{row.feature}\nPSI {psi}, {test} p={row.ks_pvalue:.2g}" + (" DRIFT" if row.drifted else ""),
             fontsize=9,
             color="tab:red" if row.drifted else "black",
         )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Engine, Float, MetaData, Table, Text, func, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, Float, MetaData, Table, Text, func, select, text
 
 from mlplatform.appdb import pgcopy
 from mlplatform.appdb.engine import psycopg_connection
@@ -22,6 +23,12 @@ from mlplatform.datasets.sources import SourceData
 
 ROW_ID = "row_id"
 _SQL_TYPES = {"float": Float, "int": BigInteger, "str": Text}
+MAX_COLUMNS = {"postgresql": 1600, "sqlite": 2000}  # the backends' own limits, row_id included
+_LOCK_NAMESPACE = 0x6D6C6473  # "mlds": the advisory lock of one dataset's loads on PostgreSQL
+
+
+class TooManyColumns(ValueError):
+    """A dataset wider than the app-db backend can hold."""
 
 
 @dataclass(frozen=True)
@@ -30,42 +37,91 @@ class DatasetVersion:
     version: int
     content_hash: str
     rows: int
-    columns: list[dict]
+    columns: list[dict]  # {"name", "dtype", "kind"}: features ("numeric" | "categorical"), then the target ("target")
     target_column: str
     task_type: str
     source: str
     table_name: str
+    dropped_columns: dict | None = None  # left-out source column -> why
     created: bool = False  # True only for the call that stored it
 
     @property
     def features(self) -> list[str]:
         return [c["name"] for c in self.columns if c["name"] != self.target_column]
 
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Feature -> "numeric" | "categorical" (versions stored before types were recorded: by dtype)."""
+        return {
+            c["name"]: c.get("kind", "categorical" if c["dtype"] == "str" else "numeric")
+            for c in self.columns
+            if c["name"] != self.target_column
+        }
+
+    def of_kind(self, kind: str) -> list[str]:
+        return [f for f, k in self.kinds.items() if k == kind]
+
 
 def content_hash(data: SourceData) -> str:
     digest = hashlib.sha256()
     header = [data.target, data.task_type, *(f"{c}:{t}" for c, t in data.frame.dtypes.astype(str).items())]
+    if any(kind != "numeric" for kind in data.kinds.values()):
+        header += [f"{c}={k}" for c, k in data.kinds.items()]
     digest.update("|".join(header).encode())
     digest.update(pd.util.hash_pandas_object(data.frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
 def store_dataset(engine: Engine, data: SourceData) -> DatasetVersion:
-    digest = content_hash(data)
-    existing = _find(engine, dataset_versions.c.name == data.name, dataset_versions.c.content_hash == digest)
-    if existing is not None:
-        return existing
-    return store_chunks(engine, data.name, data.target, data.task_type, data.source, digest, [data.frame])
+    """The version holding ``data``: an existing one with the same content (made the latest again), or a new one."""
+    columns = [{"name": c, "dtype": _dtype(data.frame[c]), "kind": data.kinds.get(c, "target")} for c in data.frame]
+    return store_chunks(
+        engine,
+        data.name,
+        data.target,
+        data.task_type,
+        data.source,
+        content_hash(data),
+        [data.frame],
+        columns=columns,
+        dropped=data.dropped,
+    )
 
 
 def store_chunks(
-    engine: Engine, name: str, target: str, task_type: str, source: str, digest: str, chunks: Iterable[pd.DataFrame]
+    engine: Engine,
+    name: str,
+    target: str,
+    task_type: str,
+    source: str,
+    digest: str,
+    chunks: Iterable[pd.DataFrame],
+    columns: list[dict] | None = None,
+    dropped: dict | None = None,
 ) -> DatasetVersion:
-    """Write a new version from frames of rows (same columns, features then target) in one transaction."""
+    """Write a new version from frames of rows (same columns, features then target), all or nothing.
+
+    Loads of one dataset are serialised (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two
+    concurrent loads of the same content produce one version. Content that is already stored is not written
+    again: that version becomes the latest.
+    """
     chunks = iter(chunks)
     first = next(chunks)
-    columns = [{"name": c, "dtype": _dtype(first[c])} for c in first.columns]
-    with engine.begin() as conn:
+    columns = columns or [{"name": c, "dtype": _dtype(first[c])} for c in first.columns]
+    limit = MAX_COLUMNS.get(engine.dialect.name, MAX_COLUMNS["postgresql"])
+    if len(columns) + 1 > limit:
+        raise TooManyColumns(
+            f"dataset {name!r} has {len(columns)} columns; app-db on {engine.dialect.name} holds at most {limit - 1}"
+        )
+    with engine.connect() as conn, _load_transaction(conn, name):
+        existing = _find_in(conn, dataset_versions.c.name == name, dataset_versions.c.content_hash == digest)
+        if existing is not None:
+            conn.execute(
+                dataset_versions.update()
+                .where(dataset_versions.c.id == existing["id"])
+                .values(load_order=_next_load_order(conn, name))
+            )
+            return _version(existing)
         latest = conn.execute(
             select(func.max(dataset_versions.c.version)).where(dataset_versions.c.name == name)
         ).scalar()
@@ -88,17 +144,40 @@ def store_chunks(
                 task_type=task_type,
                 source=source,
                 table_name=table.name,
+                dropped_columns=dropped or {},
+                load_order=_next_load_order(conn, name),
             )
         )
     stored = get_version(engine, name, version)
     return DatasetVersion(**{**stored.__dict__, "created": True})
 
 
+@contextmanager
+def _load_transaction(conn: Connection, name: str) -> Iterator[None]:
+    """One transaction that no other load of ``name`` runs beside."""
+    if conn.dialect.name == "sqlite":
+        conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:name))"), {"ns": _LOCK_NAMESPACE, "name": name}
+            )
+        yield
+
+
+def _next_load_order(conn: Connection, name: str) -> int:
+    latest = conn.execute(
+        select(func.max(dataset_versions.c.load_order)).where(dataset_versions.c.name == name)
+    ).scalar()
+    return (latest or 0) + 1
+
+
 def _insert_rows(conn: Connection, table: Table, frame: pd.DataFrame, columns: list[dict]) -> None:
     if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), frame.to_dict("records"))
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        conn.execute(table.insert(), records)
         return
-    kinds = {"float": "float8", "int": "int8", "str": "text"}
+    kinds = {"float": "nullable_float8", "int": "int8", "str": "text"}
     fields = [("int8", frame[ROW_ID].to_numpy())]
     fields += [(kinds[c["dtype"]], frame[c["name"]].to_numpy()) for c in columns]
     names = ", ".join(f'"{n}"' for n in [ROW_ID, *(c["name"] for c in columns)])
@@ -112,15 +191,17 @@ def _insert_rows(conn: Connection, table: Table, frame: pd.DataFrame, columns: l
 def iter_feature_chunks(
     engine: Engine, dataset: DatasetVersion, features: list[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
-    """The rows of a version in chunks (``row_id`` index, float ``features``), never all in memory at once."""
+    """The rows of a version in chunks (``row_id`` index, ``features`` typed as stored: float or text, None for a
+    text gap), never all in memory at once. All-numeric features on PostgreSQL take the binary array path."""
     table = _table(dataset.table_name, dataset.columns)
-    if engine.dialect.name == "postgresql":
+    dtypes = {c["name"]: c["dtype"] for c in dataset.columns}
+    if engine.dialect.name == "postgresql" and all(dtypes[f] == "float" for f in features):
         yield from _array_chunks(engine, dataset, features, chunk_rows)
         return
     query = select(table.c[ROW_ID], *(table.c[f] for f in features)).order_by(table.c[ROW_ID])
     with engine.connect() as conn:
         for chunk in pd.read_sql(query, conn, index_col=ROW_ID, chunksize=chunk_rows):
-            yield _plain_names(chunk).astype("float64")
+            yield _typed(_plain_names(chunk), dataset.columns)
 
 
 def _array_chunks(
@@ -152,8 +233,9 @@ def _array_chunks(
 
 
 def latest_version(engine: Engine, name: str) -> DatasetVersion | None:
-    newest = select(func.max(dataset_versions.c.version)).where(dataset_versions.c.name == name).scalar_subquery()
-    return _find(engine, dataset_versions.c.name == name, dataset_versions.c.version == newest)
+    """The version loaded last (content loaded again becomes the latest again)."""
+    newest = select(func.max(dataset_versions.c.load_order)).where(dataset_versions.c.name == name).scalar_subquery()
+    return _find(engine, dataset_versions.c.name == name, dataset_versions.c.load_order == newest)
 
 
 def get_version(engine: Engine, name: str, version: int) -> DatasetVersion:
@@ -168,10 +250,19 @@ def read_rows(engine: Engine, dataset: DatasetVersion) -> pd.DataFrame:
     table = _table(dataset.table_name, dataset.columns)
     with engine.connect() as conn:
         frame = pd.read_sql(select(table).order_by(table.c[ROW_ID]), conn, index_col=ROW_ID)
-    return _plain_names(frame).astype({c["name"]: _PANDAS_TYPES[c["dtype"]] for c in dataset.columns})
+    return _typed(_plain_names(frame), dataset.columns)
 
 
 _PANDAS_TYPES = {"float": "float64", "int": "int64", "str": "object"}
+
+
+def _typed(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
+    """Stored types back: float (NaN for gaps), int, text (None for gaps)."""
+    typed = frame.astype({c["name"]: _PANDAS_TYPES[c["dtype"]] for c in columns if c["name"] in frame.columns})
+    for c in columns:
+        if c["dtype"] == "str" and c["name"] in typed.columns:
+            typed[c["name"]] = typed[c["name"]].where(typed[c["name"]].notna(), None)
+    return typed
 
 
 def _plain_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -182,11 +273,16 @@ def _plain_names(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _find(engine: Engine, *where) -> DatasetVersion | None:
     with engine.connect() as conn:
-        row = conn.execute(select(dataset_versions).where(*where)).mappings().first()
-    if row is None:
-        return None
-    fields = {k: row[k] for k in DatasetVersion.__dataclass_fields__ if k != "created"}
-    return DatasetVersion(**fields)
+        row = _find_in(conn, *where)
+    return None if row is None else _version(row)
+
+
+def _find_in(conn: Connection, *where):
+    return conn.execute(select(dataset_versions).where(*where)).mappings().first()
+
+
+def _version(row) -> DatasetVersion:
+    return DatasetVersion(**{k: row[k] for k in DatasetVersion.__dataclass_fields__ if k != "created"})
 
 
 def _dtype(series: pd.Series) -> str:

@@ -10,7 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, DateTime, Engine, Integer, MetaData, String, Table, func, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    inspect,
+    select,
+    text,
+)
 
 from mlplatform.appdb import schema
 
@@ -40,9 +53,20 @@ def _alias_history(conn: Connection) -> None:
     schema.alias_history.create(conn, checkfirst=True)
 
 
+def _dataset_load_order(conn: Connection) -> None:
+    # Migration 1 creates dataset_versions from the current schema, so a fresh app-db has the columns already.
+    present = {c["name"] for c in inspect(conn).get_columns("dataset_versions")}
+    if "dropped_columns" not in present:
+        conn.execute(text("ALTER TABLE dataset_versions ADD COLUMN dropped_columns JSON"))
+    if "load_order" not in present:
+        conn.execute(text("ALTER TABLE dataset_versions ADD COLUMN load_order INTEGER"))
+    conn.execute(text("UPDATE dataset_versions SET load_order = version WHERE load_order IS NULL"))
+
+
 MIGRATIONS = [
     Migration(1, "dataset_versions, predictions, monitoring_reports", _initial_tables),
     Migration(2, "alias_history", _alias_history),
+    Migration(3, "dataset_versions: dropped_columns, load_order (latest load)", _dataset_load_order),
 ]
 
 

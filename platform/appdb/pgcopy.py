@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -19,6 +20,7 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _OIDS = {"float8": 701, "text": 25}
 _SCALARS = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float8": ">f8"}
 NULL = object()
+_VARIABLE = ("text", "nullable_float8")
 
 
 def _field(data: bytes | None) -> bytes:
@@ -47,19 +49,27 @@ def constant(kind: str, value) -> bytes:
 def encode_rows(columns: Sequence[tuple[str, Any]], rows: int) -> bytes:
     """Encode ``rows`` rows; each column is (kind, constant bytes from ``constant``) or (kind, per-row numpy array).
 
-    Per-row kinds: int4, int8, float8 (1-D), float8[] (2-D, one array per row) and text (1-D of str).
+    Per-row kinds: int4, int8, float8 (1-D), float8[] (2-D, one array per row), text (1-D of str, None is NULL)
+    and nullable_float8 (1-D, NaN is NULL).
     """
-    texts = [i for i, (kind, values) in enumerate(columns) if kind == "text" and not isinstance(values, bytes)]
+    texts = [i for i, (kind, values) in enumerate(columns) if kind in _VARIABLE and not isinstance(values, bytes)]
     if not texts:
         return _encode_group(columns, np.arange(rows), {})
-    # Few distinct labels per column (class names): encode each once, then group rows by their byte lengths.
+    # Few distinct labels per column (categories): encode each once, then group rows by their field widths
+    # (a width code per column: 0 is NULL, w > 0 is w - 1 bytes of text or a present float).
     encoded: dict[int, np.ndarray] = {}
     lengths = []
     for i in texts:
-        labels, inverse = np.unique(np.asarray(columns[i][1], dtype=str), return_inverse=True)
+        kind, values = columns[i]
+        if kind == "nullable_float8":
+            lengths.append((~np.isnan(values)).astype(np.int64))
+            continue
+        values = np.asarray(values, dtype=object)
+        null = pd.isna(values)
+        labels, inverse = np.unique(np.where(null, "", values).astype(str), return_inverse=True)
         as_bytes = np.array([label.encode() for label in labels], dtype=object)
         encoded[i] = as_bytes[inverse.ravel()].astype(bytes)
-        lengths.append(np.array([len(b) for b in as_bytes])[inverse.ravel()])
+        lengths.append(np.where(null, 0, np.array([len(b) + 1 for b in as_bytes])[inverse.ravel()]))
     stacked = np.stack(lengths, axis=1)
     key = np.zeros(rows, dtype=np.int64)
     for column in stacked.T:  # one integer per combination of lengths: a 1-D unique is far faster than axis=0
@@ -84,8 +94,10 @@ def _encode_group(
         elif kind == "float8[]":
             width = values.shape[1]
             fields += [(f"h{i}", "V24"), (f"a{i}", [("l", ">i4"), ("v", ">f8")], (width,))]
-        elif kind == "text":  # an empty string is its length field alone
-            fields += [(f"l{i}", ">i4")] + ([(f"v{i}", f"S{text_widths[i]}")] if text_widths[i] else [])
+        elif kind == "text":  # an empty string or a NULL is its length field alone
+            fields += [(f"l{i}", ">i4")] + ([(f"v{i}", f"S{text_widths[i] - 1}")] if text_widths[i] > 1 else [])
+        elif kind == "nullable_float8":
+            fields += [(f"l{i}", ">i4")] + ([(f"v{i}", ">f8")] if text_widths[i] else [])
         else:
             raise ValueError(f"unsupported per-row COPY type {kind!r}")
     out = np.zeros(len(index), dtype=np.dtype(fields))
@@ -102,9 +114,13 @@ def _encode_group(
             out[f"h{i}"] = np.frombuffer(header, dtype="V24")[0]
             out[f"a{i}"]["l"] = 8
             out[f"a{i}"]["v"] = values[index]
-        else:
-            out[f"l{i}"] = text_widths[i]
+        elif kind == "nullable_float8":
+            out[f"l{i}"] = 8 if text_widths[i] else -1
             if text_widths[i]:
+                out[f"v{i}"] = values[index]
+        else:
+            out[f"l{i}"] = text_widths[i] - 1
+            if text_widths[i] > 1:
                 out[f"v{i}"] = encoded[i][index]
     return out.tobytes()
 

@@ -35,6 +35,8 @@ dataset_versions = Table(
     Column("source", Text, nullable=False),
     Column("table_name", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("dropped_columns", JSON),  # source columns left out of the features -> why (migration 3)
+    Column("load_order", Integer),  # per name: the highest is the latest load, even of older content (migration 3)
     UniqueConstraint("name", "version", name="uq_dataset_versions_name_version"),
     UniqueConstraint("name", "content_hash", name="uq_dataset_versions_name_hash"),
 )

@@ -28,19 +28,29 @@ class Progress:
         print(f"      done in {self.seconds[key]:.1f} s", file=sys.stderr, flush=True)
 
 
-def run_demo(home: str | None, dataset: str, target: str | None, keep_serving: bool = False) -> dict:
+def run_demo(
+    home: str | None, dataset: str, target: str | None, keep_serving: bool = False, load_options: dict | None = None
+) -> dict:
+    """``load_options``: raw_dataset's other run config (categorical, drop, encoding, table, query)."""
     started = time.perf_counter()
     settings = Settings.load(home)
     from mlplatform import dagster_home
-    from mlplatform.datasets.sources import read_source
+    from mlplatform.datasets.feature_types import TypeOverrides
+    from mlplatform.datasets.sources import SourceRequest, read_request
     from mlplatform.definitions import build_definitions
     from mlplatform.runner import materialization_metadata, run_job
 
-    name = read_source(dataset, target).name  # validates the source before anything runs
+    options = {k: v for k, v in (load_options or {}).items() if v}
+    overrides = TypeOverrides.parse(options.get("categorical", ()), options.get("drop", ()))
+    request = SourceRequest(
+        dataset, target, None, overrides, options.get("encoding"), options.get("table"), options.get("query")
+    )
+    name = read_request(request).name  # validates the source before anything runs
     instance = dagster_home.instance(settings)
     defs = build_definitions(settings, environ={})
     progress = Progress()
-    load_config = {"ops": {"raw_dataset": {"config": {"source": dataset, "target": target or ""}}}}
+    source_config = {"source": dataset, "target": target or "", **options}
+    load_config = {"ops": {"raw_dataset": {"config": source_config}}}
     with progress.step("load", f"load dataset {name} into app-db"):
         loaded = materialization_metadata(
             run_job(defs, instance, "data_load_job", name, load_config, QUIET), "raw_dataset"
@@ -130,11 +140,16 @@ def _batch_answers(engine, batch: pd.DataFrame, sample: pd.DataFrame) -> list:
 
     first = batch.iloc[0]
     rows = read_rows(engine, get_version(engine, first["dataset"], int(first["dataset_version"])))
-    keyed = rows[list(sample.columns)].drop_duplicates().reset_index()
-    matched = sample.merge(keyed, on=list(sample.columns), how="left", validate="many_to_one")
+    keyed = _gaps_as_none(rows[list(sample.columns)]).drop_duplicates().reset_index()
+    matched = _gaps_as_none(sample).merge(keyed, on=list(sample.columns), how="left", validate="many_to_one")
     by_row = batch.set_index("row_id")
     column = "predicted_class" if first["predicted_class"] is not None else "predicted_value"
     return [by_row.at[int(r), column] if pd.notna(r) else None for r in matched["row_id"]]
+
+
+def _gaps_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """One marker for a gap (app-db gives None or NaN, CSV gives NaN), so rows match on their raw values."""
+    return frame.astype(object).where(frame.notna(), None)
 
 
 def _same_answers(answers: list, expected: list) -> bool:

@@ -15,8 +15,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the whole lifecycle on the embedded default and serve the model")
     demo.add_argument("--home", help="platform home (default: $MLPLATFORM_HOME or ./.mlplatform)")
-    demo.add_argument("--dataset", default="iris", help="iris, wine, breast_cancer, diabetes, or a CSV path")
-    demo.add_argument("--target", help="target column (required for a CSV file)")
+    demo.add_argument(
+        "--dataset",
+        default="iris",
+        help="iris, wine, breast_cancer, diabetes, a CSV or Parquet path, or a SQLAlchemy URL",
+    )
+    demo.add_argument("--target", help="target column (required for a file or database source)")
+    demo.add_argument("--categorical", default="", help="comma-separated columns to treat as categorical")
+    demo.add_argument("--drop", default="", help="comma-separated columns to leave out of the features")
+    demo.add_argument("--encoding", default="", help="encoding of a CSV file that is not UTF-8, e.g. latin-1")
+    demo.add_argument("--table", default="", help="with a SQLAlchemy URL as --dataset: the table to read")
+    demo.add_argument("--query", default="", help="with a SQLAlchemy URL as --dataset: the SQL query to read")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     demo.add_argument(
         "--keep-serving",
@@ -85,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             with contextlib.redirect_stdout(sys.stderr):  # stdout is the summary (or JSON); MLflow prints run links
-                summary = run_demo(args.home, args.dataset, args.target, args.keep_serving)
+                options = {k: getattr(args, k) for k in ("encoding", "table", "query")}
+                options |= {k: _columns(getattr(args, k)) for k in ("categorical", "drop")}
+                summary = run_demo(args.home, args.dataset, args.target, args.keep_serving, options)
         except (DatasetError, JobFailed, ServerError, RolloutFailed) as exc:
             print(f"mlplatform demo: {exc}", file=sys.stderr)
             return 1
@@ -114,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_bench(args), indent=2))
         return 0
     return 2
+
+
+def _columns(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
 
 
 def _serving_command(args) -> int:

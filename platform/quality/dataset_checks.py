@@ -23,18 +23,23 @@ def dataset_checks(stored: pd.DataFrame, dataset: DatasetVersion) -> list[CheckO
 
 def _typed_schema(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome:
     expected = [c["name"] for c in dataset.columns]
+    kinds = dataset.kinds
     untyped = (
-        [f for f in dataset.features if not pd.api.types.is_float_dtype(stored[f])]
-        if list(stored.columns) == expected
-        else []
+        [f for f in dataset.features if not _has_kind(stored[f], kinds[f])] if list(stored.columns) == expected else []
     )
     passed = bool(list(stored.columns) == expected and not untyped)
     return CheckOutcome(
         "typed_schema",
         passed,
-        "stored columns match the recorded schema and every feature is numeric",
-        {"columns": len(expected), "non_numeric_features": ", ".join(untyped) or "none"},
+        "stored columns match the recorded schema; numeric features are floats, categorical ones text",
+        {"columns": len(expected), "mistyped_features": ", ".join(untyped) or "none"},
     )
+
+
+def _has_kind(values: pd.Series, kind: str) -> bool:
+    if kind == "numeric":
+        return pd.api.types.is_float_dtype(values)
+    return pd.api.types.is_object_dtype(values) and bool(values.dropna().map(type).eq(str).all())
 
 
 def _no_nulls(stored: pd.DataFrame, dataset: DatasetVersion) -> CheckOutcome:

@@ -1,34 +1,71 @@
-"""Per-feature drift between a reference (training) frame and a current frame: KS test and PSI."""
+"""Per-feature drift between a reference (training) frame and a current frame.
+
+Numeric features: KS test and PSI over reference quantile bins. Categorical features: chi-square test and PSI over
+the reference categories plus one bucket for categories unseen in training (counted as ``new_categories``).
+A feature has drifted when the test rejects "same distribution" and PSI says the shift is material.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp
 
-KS_P_VALUE = 0.01  # drifted when the KS test rejects "same distribution" at this level ...
+KS_P_VALUE = 0.01  # drifted when the test rejects "same distribution" at this level ...
 PSI_LIMIT = 0.2  # ... and the population stability index says the shift is material
 PSI_BINS = 10
+NEW = "(new)"  # the bucket of categories unseen in the reference
 
 
-def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+def feature_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, features: list[str], kinds: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per feature; ``kinds`` maps a feature to "numeric" (the default) or "categorical"."""
+    kinds = kinds or {}
     rows = []
     for feature in features:
-        ref, cur = reference[feature].dropna().to_numpy(), current[feature].dropna().to_numpy()
-        ks = ks_2samp(ref, cur)
-        psi = population_stability_index(ref, cur)
-        rows.append(
-            {
-                "feature": feature,
-                "ks_statistic": float(ks.statistic),
-                "ks_pvalue": float(ks.pvalue),
-                "psi": psi,
-                "reference_mean": float(ref.mean()),
-                "current_mean": float(cur.mean()),
-                "drifted": bool(ks.pvalue < KS_P_VALUE and psi >= PSI_LIMIT),
-            }
-        )
+        ref, cur = reference[feature].dropna(), current[feature].dropna()
+        if kinds.get(feature) == "categorical":
+            rows.append({"feature": feature, "kind": "categorical", **_categorical(ref.astype(str), cur.astype(str))})
+        else:
+            rows.append({"feature": feature, "kind": "numeric", **_numeric(ref.to_numpy(float), cur.to_numpy(float))})
     return pd.DataFrame(rows)
+
+
+def _numeric(ref: np.ndarray, cur: np.ndarray) -> dict:
+    ks = ks_2samp(ref, cur)
+    psi = population_stability_index(ref, cur)
+    return {
+        "test": "ks",
+        "ks_statistic": float(ks.statistic),
+        "ks_pvalue": float(ks.pvalue),
+        "psi": psi,
+        "reference_mean": float(ref.mean()),
+        "current_mean": float(cur.mean()),
+        "new_categories": 0,
+        "drifted": bool(ks.pvalue < KS_P_VALUE and psi >= PSI_LIMIT),
+    }
+
+
+def _categorical(ref: pd.Series, cur: pd.Series) -> dict:
+    categories = sorted(ref.unique())
+    new = int((~cur.isin(categories)).sum())
+    expected = ref.value_counts().reindex(categories, fill_value=0).to_numpy(float)
+    actual = cur.where(cur.isin(categories), NEW).value_counts().reindex([*categories, NEW], fill_value=0)
+    counts = np.vstack([np.append(expected, 0.0), actual.to_numpy(float)])
+    counts = counts[:, counts.sum(axis=0) > 0]
+    pvalue = float(chi2_contingency(counts).pvalue) if counts.shape[1] > 1 else 1.0
+    psi = _psi(np.append(expected, 0.0) / max(len(ref), 1), actual.to_numpy(float) / max(len(cur), 1))
+    return {
+        "test": "chi2",
+        "ks_statistic": float("nan"),
+        "ks_pvalue": pvalue,
+        "psi": psi,
+        "reference_mean": float("nan"),
+        "current_mean": float("nan"),
+        "new_categories": new,
+        "drifted": bool(pvalue < KS_P_VALUE and psi >= PSI_LIMIT),
+    }
 
 
 def population_stability_index(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
@@ -38,5 +75,9 @@ def population_stability_index(reference: np.ndarray, current: np.ndarray, bins:
     edges[0], edges[-1] = -np.inf, np.inf
     expected = np.histogram(reference, edges)[0] / len(reference)
     actual = np.histogram(current, edges)[0] / len(current)
+    return _psi(expected, actual)
+
+
+def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
     expected, actual = np.clip(expected, 1e-6, None), np.clip(actual, 1e-6, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from mlplatform.appdb.datasets import DatasetVersion, get_version, read_rows
 from mlplatform.model_registry import ModelRegistry
-from mlplatform.training.scoring import PRIMARY_METRIC, score
+from mlplatform.training.scoring import PRIMARY_METRIC, score_model
 from mlplatform.training.split import SplitSpec, held_out, split
 
 
@@ -48,13 +48,14 @@ def trained_model(engine: Engine, registry: ModelRegistry, version: ModelVersion
 
 
 def evaluate_held_out(engine: Engine, dataset: DatasetVersion, models: list[TrainedModel]) -> HeldOutEvaluation:
-    """Read the dataset version once, recompute every model's training rows, score each on the rest."""
+    """Read the dataset version once, recompute every model's training rows, score each on the rest, with the
+    primary metric recorded on the first model (the default for versions that record none)."""
     frame = read_rows(engine, dataset)
     training = [_training_rows(engine, model, dataset, frame) for model in models]
     rows = held_out(frame, *training)
     if rows.empty:
         raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that the models were not trained on")
-    metric = PRIMARY_METRIC[dataset.task_type]
+    metric = models[0].version.tags.get("metric") or PRIMARY_METRIC[dataset.task_type]
     scores = [_score_on(model, rows, dataset, metric) for model in models]
     return HeldOutEvaluation(dataset, metric, scores, len(rows), training, frame)
 
@@ -74,5 +75,4 @@ def _score_on(trained: TrainedModel, rows: pd.DataFrame, dataset: DatasetVersion
     features = trained.dataset.features
     if not set(features) <= set(rows.columns) or dataset.target_column != trained.dataset.target_column:
         return None
-    predicted = trained.model.predict(rows[features])
-    return score(dataset.task_type, rows[dataset.target_column], predicted)[metric]
+    return score_model(dataset.task_type, trained.model, rows[features], rows[dataset.target_column])[metric]

@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlplatform.training.candidates import candidate_pipelines
-from mlplatform.training.scoring import HIGHER_IS_BETTER, PRIMARY_METRIC, score
+from mlplatform.training.scoring import HIGHER_IS_BETTER, score_model
 
 
 @dataclass
@@ -19,18 +19,26 @@ class FittedCandidate:
 
 
 def fit_candidates(
-    train: pd.DataFrame, validation: pd.DataFrame, features: list[str], target: str, task_type: str, seed: int
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    features: list[str],
+    target: str,
+    task_type: str,
+    seed: int,
+    kinds: dict[str, str] | None = None,
 ) -> list[FittedCandidate]:
+    """``kinds`` (feature -> "numeric" | "categorical"): the raw columns' types; None: every feature numeric."""
+    numeric = [f for f in features if kinds[f] == "numeric"] if kinds else None
+    categorical = [f for f in features if kinds[f] == "categorical"] if kinds else []
     fitted = []
-    for algorithm, pipeline in candidate_pipelines(task_type, seed).items():
+    for algorithm, pipeline in candidate_pipelines(task_type, seed, numeric, categorical, len(train)).items():
         pipeline.fit(train[features], train[target])
-        metrics = score(task_type, validation[target], pipeline.predict(validation[features]))
+        metrics = score_model(task_type, pipeline, validation[features], validation[target])
         fitted.append(FittedCandidate(algorithm, pipeline, metrics))
     return fitted
 
 
-def best_candidate(fitted: list[FittedCandidate], task_type: str) -> FittedCandidate:
-    metric = PRIMARY_METRIC[task_type]
+def best_candidate(fitted: list[FittedCandidate], metric: str) -> FittedCandidate:
     sign = 1 if HIGHER_IS_BETTER[metric] else -1
     # Stable: on a tie the first (simplest) algorithm wins.
     return max(fitted, key=lambda c: sign * c.metrics[metric])

@@ -15,7 +15,8 @@ from mlflow.models import infer_signature
 from mlplatform.appdb.datasets import DatasetVersion
 from mlplatform.contract import log_contract
 from mlplatform.model_registry import ModelRegistry, TrackedRun
-from mlplatform.plots import figure_png, validation_figure, validation_plot_path
+from mlplatform.plots import figure_png, importance_figure, validation_figure, validation_plot_path
+from mlplatform.training.explain import feature_importance, per_class_scores
 from mlplatform.training.fit import FittedCandidate
 
 # Given explicitly: inferring them costs about 5 s per model (a subprocess per call).
@@ -27,6 +28,21 @@ PIP_REQUIREMENTS = [
     f"pandas=={pandas.__version__}",
 ]
 INPUT_EXAMPLE_ROWS = 5
+SIGNATURE_ROWS = 1000
+
+
+PER_CLASS_PATH = "metrics/per_class_scores.json"
+IMPORTANCE_PATH = "metrics/permutation_importance.json"
+IMPORTANCE_PLOT_PATH = "plots/permutation_importance.png"
+
+
+@dataclass(frozen=True)
+class Insights:
+    """The best candidate's per-class scores (classification) and permutation importance, as logged to its run."""
+
+    per_class: pandas.DataFrame | None
+    importance: pandas.DataFrame
+    importance_png: bytes
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,7 @@ class TrainingRuns:
     best_run_id: str
     best_model_uri: str
     best_plot_png: bytes = b""  # the best candidate's validation plot, as logged to its run
+    insights: Insights | None = None
 
 
 def log_training(
@@ -45,6 +62,8 @@ def log_training(
     train,
     validation,
     tags: dict[str, str],
+    metric: str,
+    seed: int,
 ) -> TrainingRuns:
     """One parent run per training, one nested run per candidate; the contract travels with every candidate."""
     with registry.start_run(f"train-{dataset.name}-v{dataset.version}", tags) as parent:
@@ -54,9 +73,26 @@ def log_training(
                 if candidate is best:
                     best_run_id, best_uri = run.run_id, model_uri
                     best_png = log_validation_plot(run, candidate, dataset, validation)
+                    insights = log_insights(run, candidate, dataset, validation, metric, seed)
         parent.log_metrics({f"best_validation_{k}": v for k, v in best.metrics.items()})
         parent.set_tags({"best_algorithm": best.algorithm})
-    return TrainingRuns(parent.run_id, best_run_id, best_uri, best_png)
+    return TrainingRuns(parent.run_id, best_run_id, best_uri, best_png, insights)
+
+
+def log_insights(
+    run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, validation, metric: str, seed: int
+) -> Insights:
+    """Log per-class scores and permutation importance (table and plot) of the candidate on the validation rows."""
+    features, target = validation[dataset.features], validation[dataset.target_column]
+    per_class = None
+    if dataset.task_type == "classification":
+        per_class = per_class_scores(target, candidate.pipeline.predict(features))
+        run.log_table(per_class, PER_CLASS_PATH)
+    importance = feature_importance(candidate.pipeline, features, target, metric, seed)
+    run.log_table(importance, IMPORTANCE_PATH)
+    figure = importance_figure(importance, f"{candidate.algorithm}: permutation importance on {metric}")
+    run.log_figure(figure, IMPORTANCE_PLOT_PATH)
+    return Insights(per_class, importance, figure_png(figure))
 
 
 def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
@@ -77,14 +113,15 @@ def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetV
         }
     )
     example = train[dataset.features].head(INPUT_EXAMPLE_ROWS)
+    typed = train[dataset.features].head(SIGNATURE_ROWS)  # enough rows that a sparse column shows its type
     model_uri = run.log_sklearn_model(
         candidate.pipeline,
-        signature=infer_signature(example, candidate.pipeline.predict(example)),
+        signature=infer_signature(typed, candidate.pipeline.predict(typed)),
         input_example=example,
         pip_requirements=PIP_REQUIREMENTS,
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(candidate.pipeline)),
     )
-    log_contract(run, dataset, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
+    log_contract(run, dataset, train, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
     return model_uri
 
 

@@ -8,10 +8,23 @@ from sqlalchemy import func, inspect, select
 from mlplatform.appdb.schema import dataset_versions
 from mlplatform.runner import JobFailed
 
+ROWS = "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))  # a,b,label: 12 good rows
 BAD_CSVS = {
-    "missing_target": ("a,b,c\n1,2,3\n4,5,6\n", "has no target column 'label'; its columns are: a, b, c"),
-    "garbage": ("a,b,label\n1,2,x\n4,oops,y\n", "column 'b' must be numeric, but line 3 holds 'oops'"),
+    "missing_target": ("a,b,c\n" + ROWS, "has no target column 'label'; its columns are: a, b, c"),
     "empty": ("", "is empty"),
+    "duplicate_header": ("a,a,label\n" + ROWS, "header 'a' appears twice on line 1 (columns 1 and 2)"),
+    "blank_header": ("a, ,label\n" + ROWS, "column 2 has a blank header on line 1"),
+    "reserved_name": ("row_id,b,label\n" + ROWS, "column 1 is named 'row_id' (line 1), which app-db reserves"),
+    "long_name": (f"{'a' * 70},b,label\n" + ROWS, "header of column 1 on line 1 is 70 characters"),
+    "infinity": ("a,b,label\n" + ROWS + "-inf,1,x\n", "column 'a' holds an infinite value on line 14"),
+    "too_few_rows": ("a,b,label\n1,2,x\n4,5,y\n", "has 2 rows; training and validation need at least 10"),
+    "rare_class": ("a,b,label\n" + ROWS + "1,1,z\n", "1 class(es) with fewer than 2 rows (the first on line 14)"),
+    "target_gaps": ("a,b,label\n" + ROWS + "1,1,\n2,2,\n", "target column 'label' is empty on 2 rows, the first"),
+    "dates": (
+        "a,when,label\n" + "".join(f"{i},2024-03-{i + 1:02d},{'xy'[i % 2]}\n" for i in range(12)),
+        "column 'when' holds dates or times",
+    ),
+    "not_utf8": ("a,b,label\n" + ROWS + "1,caf\xe9,x\n", "is not UTF-8 (first undecodable byte on line 14)"),
 }
 
 
@@ -19,7 +32,7 @@ BAD_CSVS = {
 def test_bad_csv_fails_clearly_and_writes_nothing(lifecycle, tmp_path, case):
     content, message = BAD_CSVS[case]
     path = tmp_path / f"{case}.csv"
-    path.write_text(content)
+    path.write_bytes(content.encode("latin-1"))
     with pytest.raises(JobFailed) as failure:
         lifecycle.load("uploaded", str(path), "label")
     assert message in str(failure.value)

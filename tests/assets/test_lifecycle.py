@@ -70,7 +70,7 @@ def test_full_lifecycle_on_iris(lifecycle, tmp_path):
 
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     runs = client.search_runs(experiments, run_view_type=ViewType.ALL)
-    assert len(runs) == 5  # training: a parent and 3 candidates; monitoring: 1
+    assert len(runs) == 6  # training: a parent and 4 candidates; monitoring: 1
     assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
 
 

@@ -28,6 +28,8 @@ QUICK_LIMIT_S = 30.0
 SLOW = {
     "appdb/test_batch_inference_pg.py::*": "PostgreSQL, the whole lifecycle",
     "appdb/test_pgcopy.py::*": "PostgreSQL",
+    "appdb/test_dataset_loads.py::*": "PostgreSQL, loads in child processes (killed mid-way, racing)",
+    "assets/test_tables.py::*": "the demo on a table with categories, a model server (about 2-3 min)",
     "appdb/test_migrations.py::*[[]postgresql[]]": "PostgreSQL",
     "assets/test_lifecycle.py::test_gate_*": "two trainings (about 20-35 s)",
     "assets/test_lifecycle.py::test_datasets_do_not_overwrite_each_other": "two datasets end to end (about 35 s)",
@@ -64,6 +66,7 @@ TIMEOUTS_S = {
     "monitoring/test_live_monitoring.py::*": 600,
     "monitoring/test_model_quality_live.py::*": 600,
     "appdb/test_batch_inference_pg.py::*": 600,
+    "assets/test_tables.py::*": 900,
 }
 
 

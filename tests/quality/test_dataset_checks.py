@@ -41,7 +41,7 @@ def test_good_frame_passes_every_check():
     result = outcomes(good_frame())
     assert list(result) == ["typed_schema", "no_nulls", "target_present"]
     assert all(o.passed for o in result.values())
-    assert result["typed_schema"].metadata == {"columns": 3, "non_numeric_features": "none"}
+    assert result["typed_schema"].metadata == {"columns": 3, "mistyped_features": "none"}
     assert result["no_nulls"].metadata == {"null_cells": 1, "target_nulls": 0, "empty_columns": "none"}
     assert result["target_present"].metadata == {"target": "y", "task_type": "classification", "distinct_values": 2}
 
@@ -67,7 +67,7 @@ def test_typed_schema_fails_on_non_float_feature(values, dtype):
     frame = good_frame().assign(a=pd.Series(values, dtype=dtype))
     result = outcomes(frame)
     assert result["typed_schema"].passed is False
-    assert result["typed_schema"].metadata["non_numeric_features"] == "a"
+    assert result["typed_schema"].metadata["mistyped_features"] == "a"
     assert result["no_nulls"].passed and result["target_present"].passed
 
 

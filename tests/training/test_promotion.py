@@ -92,7 +92,7 @@ def test_better_respects_metric_direction(metric, a, b, expected):
 
 def test_score_gives_the_primary_metric_per_task_type():
     classification = score("classification", [0, 1, 1, 0], [0, 1, 0, 0])
-    assert classification == pytest.approx({"accuracy": 0.75, "f1_macro": (0.8 + 2 / 3) / 2})
+    assert classification == pytest.approx({"accuracy": 0.75, "balanced_accuracy": 0.75, "f1_macro": (0.8 + 2 / 3) / 2})
     regression = score("regression", [1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
     assert regression["rmse"] == pytest.approx((4 / 3) ** 0.5)
     assert regression["mae"] == pytest.approx(2 / 3)
