@@ -146,11 +146,12 @@ def run_observe(settings: Settings, ports: dict[str, int], interval: str, on_rea
 
 def observe_command(args) -> int:
     """``mlplatform exporter`` and ``mlplatform observe``."""
-    from mlplatform.exporter.server import run_exporter
     from mlplatform.prometheus_config import MonitoringFilesMissing
 
     settings = Settings()
     if args.command == "exporter":
+        from mlplatform.exporter.server import run_exporter
+
         run_exporter(settings, args.host, args.port)
         return 0
     ports = {"exporter": args.exporter_port, "blackbox": args.blackbox_port, "prometheus": args.prometheus_port}

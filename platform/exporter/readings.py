@@ -5,6 +5,7 @@ run id, a batch id or a row.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -32,6 +33,11 @@ ACTOR_KINDS = (
 
 def _gauge(name: str, documentation: str, labels: Iterable[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(f"mlplatform_{name}", documentation, labels=list(labels))
+
+
+def _number(value) -> bool:
+    """A stored number (NaN marks "not measured" in drift rows)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _seconds(moment: datetime) -> float:
@@ -111,7 +117,8 @@ def _latest_reports():
 def report_metrics(reports, aliases: AliasNames) -> list[Metric]:
     """The latest monitoring report of each dataset and model: scores, versions and drift per feature. Drift rows
     are read as stored: every ``<test>_statistic`` / ``<test>_pvalue`` key, ``psi`` and ``drifted``; other keys are
-    ignored, so new drift tests appear without a change here. Scores carry the alias of their role (production:
+    ignored, so new drift tests appear without a change here; a row's ``test`` key, when stored, names the test of
+    its statistic and p-value. Scores carry the alias of their role (production:
     the production alias, candidate: the candidate alias)."""
     key = ["dataset", "model"]
     score = _gauge(
@@ -138,11 +145,12 @@ def report_metrics(reports, aliases: AliasNames) -> list[Metric]:
         for row in report["drift"]:
             feature = [*labels, str(row["feature"])]
             for name, value in row.items():
-                if name.endswith("_statistic") and value is not None:
-                    statistic.add_metric([*feature, name.removesuffix("_statistic")], float(value))
-                elif name.endswith("_pvalue") and value is not None:
-                    pvalue.add_metric([*feature, name.removesuffix("_pvalue")], float(value))
-            if row.get("psi") is not None:
+                if not _number(value):
+                    continue
+                for suffix, family in (("_statistic", statistic), ("_pvalue", pvalue)):
+                    if name.endswith(suffix):  # the row's own "test" names it when present (ks, chi2, ...)
+                        family.add_metric([*feature, str(row.get("test") or name.removesuffix(suffix))], float(value))
+            if _number(row.get("psi")):
                 psi.add_metric(feature, float(row["psi"]))
             drifted.add_metric(feature, 1.0 if row.get("drifted") else 0.0)
     return [score, version, rows, created, features, statistic, pvalue, psi, drifted]

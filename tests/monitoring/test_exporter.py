@@ -3,10 +3,14 @@ opened): every store read, reads cached, a failing store reported instead of rai
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry, generate_latest
 
-from mlplatform.exporter.readings import actor_kind
+from mlplatform.exporter.readings import actor_kind, report_metrics
 from mlplatform.exporter.server import platform_collector
+from mlplatform.model_registry import AliasNames
 
 from conftest import embedded_settings
 
@@ -50,3 +54,46 @@ def test_actor_kinds_are_bounded():
     assert actor_kind("mlflow registry") == "registry"
     assert actor_kind("mlplatform demo") == "demo"
     assert actor_kind("someone's script") == "other"
+
+
+def test_drift_rows_are_read_as_stored_old_and_new_keys():
+    """Rows with only ks_* keys, and rows that name their test (chi2 for a categorical feature, NaN where a value
+    was not measured) with extra keys: each value under its test, NaN and unknown keys left out."""
+    report = {
+        "dataset": "shop",
+        "model_name": "mlplatform_shop",
+        "metric": "accuracy",
+        "production_score": 0.9,
+        "production_version": 2,
+        "candidate_score": 0.8,
+        "candidate_version": 3,
+        "held_out_rows": 40,
+        "created_at": datetime(2026, 11, 28, tzinfo=UTC),
+        "drift": [
+            {"feature": "price", "ks_statistic": 0.4, "ks_pvalue": 0.001, "psi": 0.5, "drifted": True},
+            {
+                "feature": "colour",
+                "kind": "categorical",
+                "test": "chi2",
+                "ks_statistic": math.nan,
+                "ks_pvalue": 0.2,
+                "psi": 0.01,
+                "new_categories": 1,
+                "drifted": False,
+            },
+        ],
+    }
+    families = report_metrics([report], AliasNames("Production", "challenger"))
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+    key = (("dataset", "shop"), ("model", "mlplatform_shop"))
+
+    def labelled(**labels):
+        return tuple(sorted({**dict(key), **labels}.items()))
+
+    assert samples[("mlplatform_feature_drift_pvalue", labelled(feature="colour", test="chi2"))] == 0.2
+    assert samples[("mlplatform_feature_drift_pvalue", labelled(feature="price", test="ks"))] == 0.001
+    assert ("mlplatform_feature_drift_statistic", labelled(feature="colour", test="chi2")) not in samples  # NaN
+    assert samples[("mlplatform_feature_drifted", labelled(feature="price"))] == 1.0
+    candidate = labelled(role="candidate", alias="challenger", metric="accuracy")
+    assert samples[("mlplatform_monitoring_score", candidate)] == 0.8
+    assert not [name for name, _ in samples if "new_categories" in name or "kind" in name]

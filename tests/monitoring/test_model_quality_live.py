@@ -11,12 +11,15 @@ FeatureDriftHigh is pending, and SIGTERM stopping all three servers.
 from __future__ import annotations
 
 import signal
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.image
 import pytest
+from dashboard_render import pictures_folder, render_dashboard
 
 from mlplatform.appdb.datasets import latest_version, read_rows
 from mlplatform.contract import load_sample_input
@@ -28,8 +31,10 @@ from mlplatform.serving.scoring_client import invoke
 from conftest import Lifecycle, embedded_settings
 from observability_stack import (
     EXPORTER_PREFIX,
+    MODEL_QUALITY_DASHBOARD,
     RULES_DIR,
     Prometheus,
+    all_panels,
     dashboards,
     expand_grafana_variables,
     load_yaml,
@@ -54,6 +59,7 @@ class Stack:
     prometheus: Prometheus
     observe: object
     gateway: str
+    sample: object
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +80,7 @@ def stack(tmp_path_factory, migrated_mlflow_store):
             assert len(invoke(gateway, sample)) == len(sample)
         environment = settings.child_environment(base_environment())
         with mlplatform_observe(environment, workdir / "observe") as (urls, prometheus, process):
-            yield Stack(lifecycle, urls, prometheus, process, gateway)
+            yield Stack(lifecycle, urls, prometheus, process, gateway, sample)
     finally:
         stop_all(backend)
         lifecycle.instance.dispose()
@@ -160,6 +166,26 @@ def test_every_dashboard_query_and_variable_returns_data(stack):
                 values = prometheus.api(f"label/{label}/values", **{"match[]": selector})
                 assert variables[label] in values, (board_name, variable["name"], values)
     assert checked == {"model-quality.json", "mlflow-serving.json"}
+
+
+def test_dashboard_pictures_render_from_the_same_queries(stack):
+    """The README's pictures of the three dashboards, drawn from their own queries against this Prometheus (after
+    some traffic through the gateway while Prometheus watches, so rates and latencies have something to show)."""
+    for _ in range(20):
+        invoke(stack.gateway, stack.sample)
+        time.sleep(0.5)
+    variables = {"dataset": DATASET, "model": MODEL, "alias": ALIAS}
+    folder = pictures_folder()
+    for board_name, board in dashboards().items():
+        path = folder / board_name.replace(".json", ".png")
+        shown = render_dashboard(board, stack.prometheus, variables, path)
+        image = matplotlib.image.imread(path)
+        assert image.shape[0] > 200 and image.shape[1] > 200, (board_name, image.shape)
+        panels = [p for p in all_panels(board) if p.get("targets")]
+        if board_name == MODEL_QUALITY_DASHBOARD:
+            assert shown == len(panels), f"{board_name}: {shown} of {len(panels)} panels drawn with data"
+        else:
+            assert shown >= 1, board_name
 
 
 def test_every_rule_evaluates_on_live_series(stack):

@@ -40,7 +40,7 @@ SLOW = {
     "monitoring/test_live_monitoring.py::*": "Prometheus, the Blackbox exporter, a model server",
     "monitoring/test_model_quality_live.py::*": "the lifecycle, a model server, `mlplatform observe` (Prometheus)",
     "monitoring/test_promtool.py::*": "promtool (tests/setup/observability.sh)",
-    "monitoring/test_logs_config.py::test_promtail_relabeling_*": "Prometheus",
+    "monitoring/test_logs_config.py::test_alloy_relabeling_*": "Prometheus",
     "production/*": "PostgreSQL, SeaweedFS, `mlflow server`, the demo",
     "serving/test_alias_sensor.py::*": "model servers, sensor ticks",
     "serving/test_dagster_dev_serves.py::*": "`dagster dev`, the demo",
