@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     inference_bench.add_argument("--rows", type=int, default=1_000_000)
     inference_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
     inference_bench.add_argument("--json", action="store_true")
+    load_bench = targets.add_parser("load", help="CSV load paths into the PostgreSQL app-db (APP_DB_URI)")
+    load_bench.add_argument("--rows", type=int, default=1_000_000)
+    load_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
+    load_bench.add_argument("--json", action="store_true")
     switch_bench = targets.add_parser("switch", help="Production switches under load with the sensor running")
     switch_bench.add_argument("--switches", type=int, default=4)
     switch_bench.add_argument("--json", action="store_true")
@@ -159,6 +163,10 @@ def _bench(args) -> dict:
         from mlplatform.bench.switch import bench_switch
 
         return bench_switch(args.switches)
+    if args.target == "load":
+        from mlplatform.bench.load import bench_load
+
+        return bench_load(Settings().app_db_uri, args.rows, only_platform=args.only == "platform")
     from mlplatform.bench.inference import bench_inference
 
     return bench_inference(Settings().app_db_uri, args.rows, only_platform=args.only == "platform")

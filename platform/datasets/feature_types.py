@@ -76,48 +76,56 @@ def type_features(columns: dict[str, pd.Series], overrides: TypeOverrides, origi
 
 
 def _infer(name: str, raw: pd.Series, categorical: bool, origin: str) -> tuple[str | None, pd.Series]:
-    present = raw.dropna()
-    if present.empty:
+    # Text is examined once per distinct value (``factorize``), not once per row: categories repeat.
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    if len(uniques) == 0:
         raise FeatureTypeError(f"{origin}: column {name!r} has no values; drop it (--drop {name})")
-    unique_per_row = len(raw) >= ID_MIN_ROWS and present.nunique() == len(raw)
+    unique_per_row = len(raw) >= ID_MIN_ROWS and len(uniques) == len(raw)
     if categorical:
-        return CATEGORICAL, _as_text(raw)
-    if pd.api.types.is_bool_dtype(raw) or _text(present).str.lower().isin(_BOOLEANS).all():
-        return CATEGORICAL, _as_text(raw).str.lower().where(raw.notna(), None).astype(object)
-    numbers = pd.to_numeric(raw, errors="coerce")
-    if numbers.notna().sum() == len(present):
-        integral = bool((numbers.dropna() == numbers.dropna().round()).all())
-        if unique_per_row and integral:
-            return None, raw
-        infinite = np.isinf(numbers.to_numpy(dtype="float64"))
-        if infinite.any():
-            line = raw.index[infinite][0]
-            raise FeatureTypeError(f"{origin}: column {name!r} holds an infinite value on line {line}")
-        return NUMERIC, numbers.astype("float64")
-    if _dates(present):
-        raise FeatureTypeError(
-            f"{origin}: column {name!r} holds dates or times, which the platform does not train on; derive numeric "
-            f"columns from it (year, month, day of week, ...) or leave it out with --drop {name}"
-        )
-    if unique_per_row:
+        return CATEGORICAL, _as_text(raw, codes, uniques)
+    if pd.api.types.is_bool_dtype(raw):
+        return CATEGORICAL, _as_text(raw, codes, uniques, lower=True)
+    if pd.api.types.is_numeric_dtype(raw):
+        numbers = raw.astype("float64")
+    else:
+        text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+        if text.str.lower().isin(_BOOLEANS).all():
+            return CATEGORICAL, _as_text(raw, codes, uniques, lower=True)
+        parsed = pd.to_numeric(text, errors="coerce")
+        if parsed.notna().all():
+            numbers = pd.Series(np.where(codes < 0, np.nan, parsed.to_numpy(dtype="float64")[codes]), index=raw.index)
+        elif _dates(text):
+            raise FeatureTypeError(
+                f"{origin}: column {name!r} holds dates or times, which the platform does not train on; derive "
+                f"numeric columns from it (year, month, day of week, ...) or leave it out with --drop {name}"
+            )
+        else:
+            return (None, raw) if unique_per_row else (CATEGORICAL, _as_text(raw, codes, uniques))
+    values = numbers.to_numpy()
+    finite = values[~np.isnan(values)]
+    if unique_per_row and bool((finite == np.round(finite)).all()):
         return None, raw
-    return CATEGORICAL, _as_text(raw)
+    infinite = np.isinf(values)
+    if infinite.any():
+        line = raw.index[infinite][0]
+        raise FeatureTypeError(f"{origin}: column {name!r} holds an infinite value on line {line}")
+    return NUMERIC, numbers
 
 
-def _text(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip()
+def _as_text(raw: pd.Series, codes: np.ndarray, uniques, lower: bool = False) -> pd.Series:
+    """Text values, None for gaps; integral numbers (``3.0`` from a numeric column) written as ``3``."""
+    labels = pd.Series(uniques)
+    if pd.api.types.is_float_dtype(labels) and bool((labels == labels.round()).all()):
+        labels = labels.astype("int64")
+    text = labels.astype(str).str.strip()
+    if lower:
+        text = text.str.lower()
+    table = np.append(text.to_numpy(dtype=object), None)  # code -1 (a gap) takes the last entry
+    return pd.Series(table[codes], index=raw.index, dtype=object)
 
 
-def _as_text(raw: pd.Series) -> pd.Series:
-    """Text values, None for gaps; integral floats (``3.0`` read from a numeric column) written as ``3``."""
-    if pd.api.types.is_float_dtype(raw) and bool((raw.dropna() == raw.dropna().round()).all()):
-        raw = raw.astype("Int64")
-    text = raw.astype(object).where(raw.notna(), None)
-    return text.map(lambda v: None if v is None else str(v).strip()).astype(object)
-
-
-def _dates(present: pd.Series) -> bool:
-    sample = _text(present.head(200))
+def _dates(text: pd.Series) -> bool:
+    sample = text.head(200)
     if not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).all():
         return False
     parsed = pd.to_datetime(sample, errors="coerce", format="mixed")

@@ -138,16 +138,7 @@ def _read_csv(path: Path, origin: str, encoding: str | None) -> pd.DataFrame:
     header = next(csv.reader([head.splitlines()[0]], delimiter=delimiter))
     check_headers(header, origin)
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            skipinitialspace=True,
-            skip_blank_lines=False,
-            sep=delimiter,
-            encoding=encoding,
-            keep_default_na=False,
-            na_values=[""],
-        )
+        frame = pd.read_csv(path, skipinitialspace=True, skip_blank_lines=False, sep=delimiter, encoding=encoding)
     except pd.errors.ParserError as exc:
         line = re.search(r"line (\d+)", str(exc))
         where = f" on line {line.group(1)}" if line else ""
