@@ -18,6 +18,7 @@ from mlplatform.datasets.feature_types import TypeOverrides
 from mlplatform.datasets.sources import SourceRequest, read_request
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
+from mlplatform.resources.dataset_files import DatasetFiles
 
 CHECK_NAMES = ("typed_schema", "no_nulls", "target_present")
 
@@ -45,11 +46,14 @@ class DatasetLoadConfig(Config):
     check_specs=[AssetCheckSpec(name, asset="raw_dataset", blocking=True) for name in CHECK_NAMES],
     description="Dataset rows in app-db with typed columns; loading the same content again is a no-op.",
 )
-def raw_dataset(context: AssetExecutionContext, config: DatasetLoadConfig, app_db: AppDatabase) -> MaterializeResult:
+def raw_dataset(
+    context: AssetExecutionContext, config: DatasetLoadConfig, app_db: AppDatabase, dataset_files: DatasetFiles
+) -> MaterializeResult:
     name = context.partition_key
     engine = app_db.engine
     previous = latest_version(engine, name)
     source = config.source or (previous.source if previous else name)
+    dataset_files.check(source)
     target = config.target or (previous.target_column if previous and not config.source else "")
     request = SourceRequest(
         source,

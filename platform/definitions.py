@@ -22,14 +22,16 @@ from mlplatform.sensors.serving_job import serving_job
 from mlplatform.settings import Settings
 
 
-def build_definitions(settings: Settings, environ: Mapping[str, str] = os.environ) -> Definitions:
-    """The code location for ``settings`` (``environ``: see ``build_resources``)."""
+def build_definitions(
+    settings: Settings, environ: Mapping[str, str] = os.environ, files_from_anywhere: bool = False
+) -> Definitions:
+    """The code location for ``settings`` (``environ``, ``files_from_anywhere``: see ``build_resources``)."""
     return Definitions(
         assets=[raw_dataset, candidate_model, production_alias, predictions, monitoring_report],
         jobs=[*JOBS, serving_job],
         schedules=schedules(settings.scheduler),
         sensors=[alias_sensor(settings.serve_poll_seconds)],
-        resources=build_resources(settings, environ),
+        resources=build_resources(settings, environ, files_from_anywhere),
     )
 
 

@@ -22,6 +22,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from mlplatform.model_trust import check_model_folder
+
 PAGE_SIZE = 100
 MODEL_ARTIFACT_PATH = "model"
 
@@ -160,23 +162,28 @@ class ModelRegistry:
         return _all_pages(self.client.search_model_versions)
 
     def load_model(self, version: ModelVersion):
-        """The scikit-learn pipeline of a registered version."""
+        """The scikit-learn pipeline of a registered version, once its files pass the platform's trust check."""
         import mlflow.sklearn
 
         with tempfile.TemporaryDirectory() as folder:
-            local = (
-                self.client.download_artifacts(version.run_id, MODEL_ARTIFACT_PATH, folder)
-                if version.run_id
-                else self._download(version, folder)
-            )
+            local = self._download(version, folder)
             with _pickle_allowed():
                 return mlflow.sklearn.load_model(local)
 
+    def check_trusted(self, version: ModelVersion) -> None:
+        """Raise ``UntrustedModel`` unless the version is a model the platform would have written (before a scoring
+        server, which trusts the version's own MLmodel file, is started for it)."""
+        with tempfile.TemporaryDirectory() as folder:
+            self._download(version, folder)
+
     def _download(self, version: ModelVersion, folder: str) -> str:
+        """The version's model files in ``folder``, checked by ``check_model_folder``; returns their path."""
         from mlflow.artifacts import download_artifacts
 
         uri = self.client.get_model_version_download_uri(version.name, version.version)
-        return download_artifacts(artifact_uri=uri, dst_path=folder, tracking_uri=self.tracking_uri)
+        local = download_artifacts(artifact_uri=uri, dst_path=folder, tracking_uri=self.tracking_uri)
+        check_model_folder(Path(local), f"{version.name} v{version.version}")
+        return local
 
     # Tracking
 

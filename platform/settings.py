@@ -67,6 +67,32 @@ class Settings(BaseSettings):
     serve_network: str = _variable(
         "MLFLOW_SERVE_NETWORK", default="", description="Docker network of the serving containers"
     )
+    serve_models: Annotated[tuple[str, ...], NoDecode] = _variable(
+        "MLPLATFORM_SERVE_MODELS",
+        default=(),
+        description="registered models the platform serves, comma-separated glob patterns (default <prefix>_*): "
+        "a model someone else registered is never served, whatever alias it holds",
+    )
+    serve_max_body_mb: int = _variable(
+        "MLPLATFORM_SERVE_MAX_BODY_MB", default=32, description="largest request body a gateway accepts (413 beyond)"
+    )
+    serve_max_concurrency: int = _variable(
+        "MLPLATFORM_SERVE_MAX_CONCURRENCY", default=64, description="requests a gateway forwards at once (503 beyond)"
+    )
+    serve_timeout_s: float = _variable(
+        "MLPLATFORM_SERVE_TIMEOUT_S", default=30.0, description="how long a gateway waits for a scoring server's answer"
+    )
+    serve_extra_columns: Literal["reject", "drop"] = _variable(
+        "MLPLATFORM_SERVE_EXTRA_COLUMNS",
+        default="reject",
+        description="a request column the model does not take: 'reject' (400 naming it) or 'drop' (MLflow's way)",
+    )
+    data_dirs: Annotated[tuple[Path, ...], NoDecode] = _variable(
+        "MLPLATFORM_DATA_DIRS",
+        default=(),
+        description="folders dataset files may be read from by Dagster runs and Airflow (default <home>/data); "
+        "the CLI reads whatever its user can",
+    )
     scheduler: Literal["dagster", "airflow"] = _variable(
         "MLPLATFORM_SCHEDULER",
         default="dagster",
@@ -89,10 +115,15 @@ class Settings(BaseSettings):
         """From ``environ`` alone, not this process's environment: a child's or a test's configuration."""
         return cls.model_validate({name: value for name, value in environ.items() if name in platform_variables()})
 
-    @field_validator("serve_aliases", mode="before")
+    @field_validator("serve_aliases", "serve_models", mode="before")
     @classmethod
-    def _split_aliases(cls, value):
+    def _split_names(cls, value):
         return parse_aliases(value)
+
+    @field_validator("data_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value):
+        return tuple(Path(p) for p in parse_aliases(value))
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
@@ -110,6 +141,8 @@ class Settings(BaseSettings):
             else REPOSITORY_MONITORING,
             # dagster-postgres sends psycopg2-style parameters, and SQLAlchemy 2.1 maps a bare postgresql:// to
             # psycopg 3: name the driver.
+            "serve_models": self.serve_models or (f"{self.model_name_prefix}_*",),
+            "data_dirs": tuple(p.expanduser().resolve() for p in self.data_dirs) or (home / "data",),
             "dagster_postgres_url": re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", self.dagster_postgres_url),
         }
         for name, value in filled.items():
@@ -133,6 +166,12 @@ class Settings(BaseSettings):
             "MLFLOW_SHADOW_ALIAS": self.shadow_alias,
             "MLFLOW_SERVE_ALIASES": ",".join(self.serve_aliases),
             "MLFLOW_SERVE_POLL_SECONDS": str(self.serve_poll_seconds),
+            "MLPLATFORM_SERVE_MODELS": ",".join(self.serve_models),
+            "MLPLATFORM_SERVE_MAX_BODY_MB": str(self.serve_max_body_mb),
+            "MLPLATFORM_SERVE_MAX_CONCURRENCY": str(self.serve_max_concurrency),
+            "MLPLATFORM_SERVE_TIMEOUT_S": str(self.serve_timeout_s),
+            "MLPLATFORM_SERVE_EXTRA_COLUMNS": self.serve_extra_columns,
+            "MLPLATFORM_DATA_DIRS": ",".join(str(p) for p in self.data_dirs),
             "MLPLATFORM_SERVING_BACKEND": self.serving_backend,
             "MLPLATFORM_IMAGE": self.image,
             "MLFLOW_SERVE_NETWORK": self.serve_network,

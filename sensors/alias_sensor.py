@@ -39,7 +39,7 @@ def alias_sensor(poll_seconds: int):
     )
     def _alias_sensor(context: SensorEvaluationContext, mlflow: MlflowTracking, serving: ServingResource):
         try:
-            desired = desired_servers(mlflow.registry(), serving.serve_aliases)
+            desired = desired_servers(mlflow.registry(), serving.serve_aliases, serving.model_patterns)
         except Exception as exc:  # noqa: BLE001 - any failure to read the registry skips the tick, nothing is lost
             log_event(context.log, "sensor_registry_unreadable", level="warning", error=type(exc).__name__)
             return SkipReason(f"MLflow registry not readable ({type(exc).__name__}), will retry on the next tick")

@@ -37,10 +37,11 @@ def migrated_mlflow_store(tmp_path_factory) -> Path:
 
 
 def embedded_settings(home: Path, store: Path, **variables: str) -> Settings:
-    """Settings of an embedded home at ``home`` (plus ``variables``), its MLflow store copied from ``store``."""
+    """Settings of an embedded home at ``home`` (plus ``variables``), its MLflow store copied from ``store``; dataset
+    files may be read from the folder around the home (where tests write them)."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(store, home / "mlflow.db")
-    return Settings.from_mapping({"MLPLATFORM_HOME": str(home), **variables})
+    return Settings.from_mapping({"MLPLATFORM_HOME": str(home), "MLPLATFORM_DATA_DIRS": str(home.parent), **variables})
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def run_demo(
     )
     name = read_request(request).name  # validates the source before anything runs
     instance = dagster_home.instance(settings)
-    defs = build_definitions(settings, environ={})
+    defs = build_definitions(settings, environ={}, files_from_anywhere=True)  # the user reads their own files
     progress = Progress()
     source_config = {"source": dataset, "target": target or "", **options}
     load_config = {"ops": {"raw_dataset": {"config": source_config}}}

@@ -48,7 +48,7 @@ def serve_command(settings: Settings, args) -> tuple[int, str]:
         return 0, "\n".join(f"stopped {o.name}" for o in stopped) or "nothing was being served"
     if args.serve_command == "up":
         registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
-        results = reconcile_all(registry, engine, backend, serving.serve_aliases, ACTOR)
+        results = reconcile_all(registry, engine, backend, serving.serve_aliases, serving.model_patterns, ACTOR)
         lines = [
             f"{model}@{alias}: FAILED {result}"
             if isinstance(result, RolloutFailed)

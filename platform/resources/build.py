@@ -9,21 +9,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from dagster import EnvVar
 
 from mlplatform.resources.app_db import AppDatabase
+from mlplatform.resources.dataset_files import DatasetFiles
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import DockerServing, LocalServing, ServingResource
 from mlplatform.settings import Settings
 
 
-def build_resources(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict:
+def build_resources(
+    settings: Settings, environ: Mapping[str, str] = os.environ, files_from_anywhere: bool = False
+) -> dict:
+    """``files_from_anywhere``: dataset files may come from anywhere this process can read (the CLI's own user);
+    otherwise only from ``MLPLATFORM_DATA_DIRS`` (runs launched from Dagster's UI or Airflow)."""
+
     def value(name: str, resolved: str) -> str | EnvVar:
         return EnvVar(name) if environ.get(name) == resolved else resolved
 
     return {
         "app_db": AppDatabase(uri=value("APP_DB_URI", settings.app_db_uri)),
+        "dataset_files": DatasetFiles(
+            data_dirs=None if files_from_anywhere else [str(folder) for folder in settings.data_dirs]
+        ),
         "mlflow": MlflowTracking(
             tracking_uri=value("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
             experiment_name=settings.experiment_name,
@@ -38,7 +48,16 @@ def build_resources(settings: Settings, environ: Mapping[str, str] = os.environ)
 
 
 def serving_resource(settings: Settings, tracking_uri: str | EnvVar) -> ServingResource:
-    common = {"home": str(settings.home), "aliases": ",".join(settings.serve_aliases), "tracking_uri": tracking_uri}
+    common: dict[str, Any] = {
+        "home": str(settings.home),
+        "aliases": ",".join(settings.serve_aliases),
+        "tracking_uri": tracking_uri,
+        "models": ",".join(settings.serve_models),
+        "max_body_mb": settings.serve_max_body_mb,
+        "max_concurrency": settings.serve_max_concurrency,
+        "timeout_s": settings.serve_timeout_s,
+        "extra_columns": settings.serve_extra_columns,
+    }
     if settings.serving_backend == "docker":
         return DockerServing(**common, image=settings.image, network=settings.serve_network)
     return LocalServing(**common)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from mlplatform.serving.backend import ServingBackend
+from mlplatform.serving.backend import GatewayLimits, ServingBackend
 from mlplatform.settings import parse_aliases
 
 
@@ -16,10 +16,23 @@ class ServingResource(ConfigurableResource):
     home: str = Field(description="MLPLATFORM_HOME: where the servers of this home are recorded.")
     aliases: str = Field(default="Production", description="MLFLOW_SERVE_ALIASES, comma-separated, exact.")
     tracking_uri: str = Field(description="MLFLOW_TRACKING_URI, the only store the model servers are given.")
+    models: str = Field(description="MLPLATFORM_SERVE_MODELS: glob patterns of the registered models served.")
+    max_body_mb: int = Field(default=32, description="MLPLATFORM_SERVE_MAX_BODY_MB")
+    max_concurrency: int = Field(default=64, description="MLPLATFORM_SERVE_MAX_CONCURRENCY")
+    timeout_s: float = Field(default=30.0, description="MLPLATFORM_SERVE_TIMEOUT_S")
+    extra_columns: str = Field(default="reject", description="MLPLATFORM_SERVE_EXTRA_COLUMNS: 'reject' or 'drop'")
 
     @property
     def serve_aliases(self) -> tuple[str, ...]:
         return parse_aliases(self.aliases)
+
+    @property
+    def model_patterns(self) -> tuple[str, ...]:
+        return parse_aliases(self.models)
+
+    @property
+    def limits(self) -> GatewayLimits:
+        return GatewayLimits(self.max_body_mb, self.max_concurrency, self.timeout_s, self.extra_columns != "drop")
 
     def open(self) -> ServingBackend:
         raise NotImplementedError
@@ -31,7 +44,7 @@ class LocalServing(ServingResource):
     def open(self) -> ServingBackend:
         from mlplatform.serving.local_backend import LocalProcessBackend
 
-        return LocalProcessBackend(self.home, self.tracking_uri)
+        return LocalProcessBackend(self.home, self.tracking_uri, self.limits)
 
 
 class DockerServing(ServingResource):
@@ -43,4 +56,4 @@ class DockerServing(ServingResource):
     def open(self) -> ServingBackend:
         from mlplatform.serving.docker_backend import DockerBackend
 
-        return DockerBackend(self.home, self.tracking_uri, self.image, self.network)
+        return DockerBackend(self.home, self.tracking_uri, self.limits, self.image, self.network)

@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass
 from typing import Protocol
 
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """What a gateway accepts: body size, requests in flight, time to answer, and columns the model does not take."""
+
+    max_body_mb: int = 32
+    max_concurrency: int = 64
+    timeout_s: float = 30.0
+    strict_columns: bool = True
+
+    def arguments(self) -> list[str]:
+        return [
+            "--max-body-mb", str(self.max_body_mb), "--max-concurrency", str(self.max_concurrency),
+            "--timeout-s", str(self.timeout_s), "--extra-columns", "reject" if self.strict_columns else "drop",
+        ]  # fmt: skip
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--max-body-mb", type=int, default=GatewayLimits.max_body_mb)
+        parser.add_argument("--max-concurrency", type=int, default=GatewayLimits.max_concurrency)
+        parser.add_argument("--timeout-s", type=float, default=GatewayLimits.timeout_s)
+        parser.add_argument("--extra-columns", choices=["reject", "drop"], default="reject")
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> GatewayLimits:
+        return cls(args.max_body_mb, args.max_concurrency, args.timeout_s, args.extra_columns == "reject")
 
 
 class ServingBackend(Protocol):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 from mlplatform.model_registry import ModelRegistry
 
 
-def desired_servers(registry: ModelRegistry, aliases: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    """``{model: {alias: version}}``; aliases compare exactly, case included."""
+def desired_servers(
+    registry: ModelRegistry, aliases: tuple[str, ...], models: tuple[str, ...]
+) -> dict[str, dict[str, int]]:
+    """``{model: {alias: version}}`` for the registered models whose names match ``models`` (glob patterns, e.g.
+    ``mlplatform_*``): a model someone else registered is never served. Aliases compare exactly, case included."""
     desired: dict[str, dict[str, int]] = {}
     for model in registry.registered_models():
+        if not any(fnmatch.fnmatchcase(model.name, pattern) for pattern in models):
+            continue
         held = {alias: int(version) for alias, version in (model.aliases or {}).items() if alias in aliases}
         if held:
             desired[model.name] = held

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlplatform.serving.backend import GatewayLimits
 from mlplatform.serving.scoring_client import wait_ready
 from mlplatform.serving.scoring_server import scoring_command, scoring_environment
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
@@ -46,7 +47,9 @@ def scoring_spec(name: str, model: str, alias: str, version: int, image: str, ne
     }
 
 
-def gateway_spec(name: str, model: str, alias: str, image: str, network: str, volume: str) -> dict:
+def gateway_spec(
+    name: str, model: str, alias: str, image: str, network: str, volume: str, limits: GatewayLimits
+) -> dict:
     return {
         "image": image,
         "name": name,
@@ -64,6 +67,7 @@ def gateway_spec(name: str, model: str, alias: str, image: str, network: str, vo
             str(GATEWAY_PORT),
             "--upstream-file",
             f"{STATE_VOLUME}/{name}/upstream.json",
+            *limits.arguments(),
         ],
         "labels": labels(model, alias, None, GATEWAY_PORT, "gateway"),
         "network": network,
@@ -78,14 +82,21 @@ class DockerBackend:
     """Talks to the Docker engine (the socket of the Dagster run containers) through the docker SDK."""
 
     def __init__(
-        self, home: str, tracking_uri: str, image: str, network: str, volume: str = "mlplatform-serving"
+        self,
+        home: str,
+        tracking_uri: str,
+        limits: GatewayLimits,
+        image: str,
+        network: str,
+        volume: str = "mlplatform-serving",
     ) -> None:
         if not image or not network:
             raise ValueError("the Docker serving backend needs MLPLATFORM_IMAGE and MLFLOW_SERVE_NETWORK")
         import docker
 
         self.client = docker.from_env()
-        self.tracking_uri, self.image, self.network, self.volume = tracking_uri, image, network, volume
+        self.tracking_uri, self.limits = tracking_uri, limits
+        self.image, self.network, self.volume = image, network, volume
         self.state = ServingState(Path(STATE_VOLUME) if Path(STATE_VOLUME).exists() else Path(home) / "serving")
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
@@ -108,7 +119,7 @@ class DockerBackend:
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         self._remove_if_present(name)
         container = self.client.containers.run(
-            **gateway_spec(name, model, alias, self.image, self.network, self.volume)
+            **gateway_spec(name, model, alias, self.image, self.network, self.volume, self.limits)
         )
         return f"http://{name}:{GATEWAY_PORT}", container.name
 

@@ -2,9 +2,12 @@
 
 Every request goes to the upstream named in ``upstream.json`` (re-read when the file changes), so a new version
 takes over between two requests and clients never see the switch. The gateway also gives MLflow's scoring server
-what it lacks: Prometheus metrics per model, alias and version on ``/metrics``.
+what it lacks: Prometheus metrics per model, alias and version on ``/metrics``, and a guard in front of it: a body
+limit (413), a cap on requests in flight (503), a per-request timeout with no re-sent POST (504), and invocations
+checked against the model's columns (400 naming the problem, never echoing the body). Metric labels are bounded:
+the endpoint is one of the routes MLflow serves, or ``other``.
 
-``python -m mlplatform.serving.gateway --model M --alias A --port P --upstream-file F``
+``python -m mlplatform.serving.gateway --model M --alias A --port P --upstream-file F [limits]``
 """
 
 from __future__ import annotations
@@ -27,32 +30,45 @@ from prometheus_client import (
 
 from mlplatform.logs import configure, platform_logger
 from mlplatform.serving.access_log import access_log_class
+from mlplatform.serving.backend import GatewayLimits
+from mlplatform.serving.request_checks import Rejection, check_invocation
 
 LABELS = ("model", "alias", "version")
+ENDPOINTS = ("invocations", "ping", "health", "version")  # MLflow's scoring routes; anything else is "other"
+IDEMPOTENT = ("GET", "HEAD", "OPTIONS")  # the only requests sent again after a switch; a POST never is
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
 UPSTREAM_POLL_S = 0.1
+MAX_ERROR_BYTES = 2048  # an upstream error longer than this is cut: MLflow quotes whole bodies in its errors
 
 
 class RouteFile:
-    """Where the gateway routes: the upstream file (URL and version), re-read whenever its modification time changes."""
+    """Where the gateway routes: the upstream file (URL, version, the model's columns), re-read when it changes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url: str | None = None
         self.version: str | None = None
+        self.columns: list[str] | None = None
         self._mtime: int | None = None
 
     def refresh(self) -> None:
         try:
             mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return
-        if mtime != self._mtime:
+            if mtime == self._mtime:
+                return
             data = json.loads(self.path.read_text())
-            self.url, self.version, self._mtime = data["url"], str(data["version"]), mtime
+        except (OSError, ValueError):  # missing, or caught half-written: keep the last good route
+            return
+        self.url, self.version, self._mtime = data["url"], str(data["version"]), mtime
+        self.columns = data.get("columns")
 
 
-def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
+def endpoint_of(path: str) -> str:
+    name = path.strip("/")
+    return name if name in ENDPOINTS else "other"
+
+
+def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits) -> web.Application:
     disable_created_metrics()
     registry = CollectorRegistry()
     requests = Counter("mlflow_serve_requests", "Requests answered", (*LABELS, "endpoint", "code"), registry=registry)
@@ -66,19 +82,19 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
         registry=registry,
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
-    upstream = RouteFile(upstream_file)
-    upstream.refresh()
+    route = RouteFile(upstream_file)
+    route.refresh()
+    in_flight = asyncio.Semaphore(limits.max_concurrency)
 
     async def poll_upstream(app: web.Application):
         async def loop():
             while True:
-                upstream.refresh()
+                route.refresh()
                 await asyncio.sleep(UPSTREAM_POLL_S)
 
         task = asyncio.create_task(loop())
-        app["session"] = ClientSession(
-            connector=TCPConnector(limit=64, keepalive_timeout=30), timeout=ClientTimeout(total=60)
-        )
+        connector = TCPConnector(limit=limits.max_concurrency, keepalive_timeout=30)
+        app["session"] = ClientSession(connector=connector, timeout=ClientTimeout(total=limits.timeout_s))
         yield
         task.cancel()
         await app["session"].close()
@@ -87,44 +103,52 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def current(_request: web.Request) -> web.Response:
-        return web.json_response({"model": model, "alias": alias, "url": upstream.url, "version": upstream.version})
+        return web.json_response({"model": model, "alias": alias, "url": route.url, "version": route.version})
 
-    async def forward(request: web.Request) -> web.Response:
-        started = time.perf_counter()
-        endpoint = request.path.strip("/") or "root"
-        if upstream.url is None:
-            return web.json_response(
-                {"error_code": "NOT_SERVING", "message": f"{model}@{alias} has no version yet"}, status=503
-            )
-        version, body = upstream.version, await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        try:
-            response = await _send(
-                request.app["session"], request.method, upstream.url + request.path_qs, headers, body
-            )
-        except (TimeoutError, ClientError) as exc:
-            upstream.refresh()  # it may have just switched: one retry on the current upstream
-            if upstream.url is None:
-                raise
-            try:
-                version = upstream.version
-                response = await _send(
-                    request.app["session"], request.method, upstream.url + request.path_qs, headers, body
-                )
-            except (TimeoutError, ClientError):
-                errors.labels(model, alias, version, endpoint).inc()
-                return web.json_response(
-                    {"error_code": "UPSTREAM_UNAVAILABLE", "message": f"{model}@{alias} v{version}: {exc}"}, status=502
-                )
+    def answer(started: float, version: str, endpoint: str, response: web.Response) -> web.Response:
         requests.labels(model, alias, version, endpoint, str(response.status)).inc()
         failed = errors.labels(model, alias, version, endpoint)  # exported at 0 until the first error
         if response.status >= 500:
             failed.inc()
         latency.labels(model, alias, version, endpoint).observe(time.perf_counter() - started)
-        response.headers["X-Model-Version"] = version or ""
+        response.headers["X-Model-Version"] = version
         return response
 
-    app = web.Application(client_max_size=256 * 1024 * 1024)
+    def refuse(rejection: Rejection) -> web.Response:
+        return web.json_response(rejection.as_json(), status=rejection.status)
+
+    async def forward(request: web.Request) -> web.Response:
+        started, endpoint = time.perf_counter(), endpoint_of(request.path)
+        if route.url is None:
+            return refuse(Rejection(503, "NOT_SERVING", f"{model}@{alias} has no version yet"))
+        if in_flight.locked():
+            return answer(
+                started,
+                route.version or "",
+                endpoint,
+                refuse(Rejection(503, "BUSY", f"more than {limits.max_concurrency} requests in flight")),
+            )
+        async with in_flight:
+            url, version, body = route.url, route.version or "", await request.read()
+            if endpoint == "invocations":
+                rejection = check_invocation(body, request.content_type, route.columns, limits.strict_columns)
+                if rejection is not None:
+                    return answer(started, version, endpoint, refuse(rejection))
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+            try:
+                response = await _send(request.app["session"], request.method, url + request.path_qs, headers, body)
+            except (TimeoutError, ClientError) as exc:
+                route.refresh()  # it may have just switched: an idempotent request goes once to the new upstream
+                if request.method not in IDEMPOTENT or route.url in (None, url):
+                    return answer(started, version, endpoint, _unavailable(model, alias, version, exc))
+                url, version = route.url, route.version or ""
+                try:
+                    response = await _send(request.app["session"], request.method, url + request.path_qs, headers, body)
+                except (TimeoutError, ClientError) as again:
+                    return answer(started, version, endpoint, _unavailable(model, alias, version, again))
+            return answer(started, version, endpoint, response)
+
+    app = web.Application(client_max_size=limits.max_body_mb * 1024 * 1024)
     app.cleanup_ctx.append(poll_upstream)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/upstream", current)
@@ -132,9 +156,18 @@ def build_app(model: str, alias: str, upstream_file: Path) -> web.Application:
     return app
 
 
+def _unavailable(model: str, alias: str, version: str, exc: BaseException) -> web.Response:
+    timed_out = isinstance(exc, TimeoutError)
+    status, code = (504, "UPSTREAM_TIMEOUT") if timed_out else (502, "UPSTREAM_UNAVAILABLE")
+    reason = "did not answer in time" if timed_out else f"is unreachable ({type(exc).__name__})"
+    return web.json_response({"error_code": code, "message": f"{model}@{alias} v{version} {reason}"}, status=status)
+
+
 async def _send(session: ClientSession, method: str, url: str, headers: dict, body: bytes) -> web.Response:
     async with session.request(method, url, headers=headers, data=body) as reply:
         payload = await reply.read()
+        if reply.status >= 400 and len(payload) > MAX_ERROR_BYTES:
+            payload = payload[:MAX_ERROR_BYTES] + b"... (cut)"
         kept = {k: v for k, v in reply.headers.items() if k.lower() not in _HOP_HEADERS}
         return web.Response(status=reply.status, body=payload, headers=kept)
 
@@ -146,10 +179,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream-file", type=Path, required=True)
+    GatewayLimits.add_arguments(parser)
     args = parser.parse_args()
     configure()  # JSON access lines on stderr (mlplatform.logs)
     web.run_app(
-        build_app(args.model, args.alias, args.upstream_file),
+        build_app(args.model, args.alias, args.upstream_file, GatewayLimits.from_arguments(args)),
         host=args.host,
         port=args.port,
         access_log=platform_logger("gateway"),

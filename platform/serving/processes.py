@@ -43,6 +43,37 @@ def spawn(command: list[str], log_path: Path, env: dict[str, str], cwd: Path | N
         )
 
 
+def handle_of(process: subprocess.Popen) -> str:
+    """A handle naming this very process: ``pid:start`` (its start time in clock ticks since boot), so a pid the
+    system has given to another process since (after a restart, or a crash) is never taken for ours."""
+    return f"{process.pid}:{_start_ticks(process.pid)}"
+
+
+def running(handle: str) -> bool:
+    """Whether the process ``handle`` names is still running (the same pid with the same start time)."""
+    pid, start = _parse(handle)
+    return pid is not None and alive(pid) and _start_ticks(pid) == start
+
+
+def stop(handle: str, first_signal: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+    """Stop the process group of ``handle`` if, and only if, that process is still ours."""
+    pid, _ = _parse(handle)
+    if pid is not None and running(handle):
+        stop_group(pid, first_signal, timeout_s)
+
+
+def _parse(handle: str) -> tuple[int | None, str]:
+    pid, _, start = handle.partition(":")
+    return (int(pid), start) if pid.isdigit() and start else (None, "")
+
+
+def _start_ticks(pid: int) -> str:
+    try:  # field 22 of /proc/<pid>/stat, counted after the command name (which may hold spaces)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def alive(pid: int | None) -> bool:
     if not pid:
         return False

@@ -73,7 +73,7 @@ def serve(
     try:
         backend.wait_upstream(upstream, f"{model} v{version} for {alias}")
         invoke(upstream.address, sample)
-    except ServerError:
+    except BaseException:  # whatever went wrong (a timeout, a refused connection, an interrupt): stop what started
         log_event(LOG, "serving_version_unhealthy", level="warning", model=model, alias=alias, version=version)
         backend.stop_upstream(upstream)
         raise
@@ -83,7 +83,7 @@ def serve(
             address, handle = backend.start_gateway(name, model, alias, record.address if record else None)
             record = ServerRecord(name, model, alias, address, handle, upstream=None)
         previous = record.upstream
-        write_upstream(backend.state.upstream_file(name), upstream)
+        write_upstream(backend.state.upstream_file(name), upstream, [str(c) for c in sample.columns])
         record.upstream = upstream
         records[name] = record
     _wait_for_switch(record, version)

@@ -13,6 +13,7 @@ from mlplatform.appdb.alias_history import latest_change, previous_version, reco
 from mlplatform.contract import load_sample_input
 from mlplatform.logs import log_event, platform_logger
 from mlplatform.model_registry import ModelRegistry
+from mlplatform.model_trust import UntrustedModel
 from mlplatform.serving.backend import ServingBackend
 from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.reconcile import Outcome, serve, stop
@@ -46,9 +47,11 @@ def roll_out(
     if version is None:
         return stop(backend, model, alias)
     try:
-        sample = load_sample_input(registry, registry.version(model, version).run_id)
+        registered = registry.version(model, version)
+        registry.check_trusted(registered)
+        sample = load_sample_input(registry, registered.run_id)
         return serve(backend, model, alias, version, f"models:/{model}/{version}", sample)
-    except (ServerError, MlflowException, OSError) as exc:
+    except (ServerError, UntrustedModel, MlflowException, OSError) as exc:
         message = f"{model} v{version} never became healthy as {alias}; the previous server keeps serving"
         if alias == registry.aliases.production:
             previous = previous_version(engine, model, alias, version)
@@ -64,11 +67,12 @@ def reconcile_all(
     engine: Engine,
     backend: ServingBackend,
     aliases: tuple[str, ...],
+    models: tuple[str, ...],
     actor: str,
 ) -> list[tuple[str, str, Outcome | RolloutFailed]]:
     """Once, without Dagster: every model@alias the registry wants is served at its version (started, switched or
     repaired), and every server whose alias is gone is stopped. One result per model@alias, in a stable order."""
-    desired = desired_servers(registry, aliases)
+    desired = desired_servers(registry, aliases, models)
     served: dict[str, dict[str, int | None]] = {}
     for record in backend.state.read().values():
         served.setdefault(record.model, {})[record.alias] = record.upstream.version if record.upstream else None

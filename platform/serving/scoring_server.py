@@ -9,6 +9,11 @@ def scoring_command(model_uri: str, host: str, port: int, mlflow: tuple[str, ...
 
 
 def scoring_environment(tracking_uri: str) -> dict[str, str]:
-    """The platform's variables a scoring server gets: where the model is. MLflow deserializes scikit-learn models
-    only when pickle loading is allowed; the server loads exactly one of the platform's registered versions."""
-    return {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    """What a scoring server gets of the platform's configuration: where the model is. MLflow deserializes
+    scikit-learn models only when pickle loading is allowed; the server loads one registered version that passed
+    the platform's trust check (``mlplatform.model_trust``) just before it was started."""
+    return {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        "UVICORN_ACCESS_LOG": "false",  # a line per request would grow the server's log without bound
+    }

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from mlplatform.logs import log_event, platform_logger
+
+LOG = platform_logger("serving")
+KEPT_LOGS = 4
 
 
 @dataclass
@@ -46,9 +52,20 @@ class ServingState:
         self.targets_file = folder / "targets.json"
 
     def read(self) -> dict[str, ServerRecord]:
-        if not self.file.exists():
+        """The records; a damaged file (a crash mid-write of an older version, a hand edit) reads as no records,
+        with a warning and a copy of it kept beside, so that every ``serve`` command and the sensor go on working."""
+        try:
+            data = json.loads(self.file.read_text())
+            return {name: ServerRecord.from_dict(item) for name, item in data.items()}
+        except FileNotFoundError:
             return {}
-        return {name: ServerRecord.from_dict(data) for name, data in json.loads(self.file.read_text()).items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            kept = self.file.with_name(f"{self.file.name}.damaged")
+            if not kept.exists():
+                shutil.copyfile(self.file, kept)
+            log_event(LOG, "serving_state_damaged", level="warning", file=str(self.file), kept_as=str(kept),
+                      error=type(exc).__name__, effect="the servers it recorded are no longer tracked")  # fmt: skip
+            return {}
 
     @contextmanager
     def locked(self) -> Iterator[dict[str, ServerRecord]]:
@@ -63,6 +80,12 @@ class ServingState:
 
     def upstream_file(self, name: str) -> Path:
         return self.folder / name / "upstream.json"
+
+    def prune_logs(self, name: str, keep: int = KEPT_LOGS) -> None:
+        """Delete all but the ``keep`` newest scoring-server logs of ``name`` (one per version started)."""
+        logs = sorted((self.folder / name).glob("v*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in logs[keep:]:
+            old.unlink(missing_ok=True)
 
 
 def file_sd_targets(records) -> list[dict]:
@@ -83,6 +106,7 @@ def _write_atomically(path: Path, data) -> None:
     temporary.replace(path)
 
 
-def write_upstream(path: Path, upstream: Upstream) -> None:
+def write_upstream(path: Path, upstream: Upstream, columns: list[str] | None = None) -> None:
+    """Where the gateway routes, and the columns the model takes (the gateway checks invocations against them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, {"url": upstream.address, "version": upstream.version})
+    _write_atomically(path, {"url": upstream.address, "version": upstream.version, "columns": columns})

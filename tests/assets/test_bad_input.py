@@ -61,3 +61,21 @@ def test_inference_without_production_names_the_alias(lifecycle):
     lifecycle.load("iris")
     with pytest.raises(JobFailed, match="'mlplatform_iris' has no version with alias 'Production'"):
         lifecycle.run("inference_job", "iris")
+
+
+@pytest.mark.parametrize("where", ["outside", "linked"])
+def test_runs_read_dataset_files_only_from_the_data_directories(lifecycle, tmp_path_factory, where):
+    """A launchpad or Airflow param naming a file elsewhere (say, a .env with a password) fails before the file is
+    opened, and the message shows nothing of what the file holds."""
+    secret = tmp_path_factory.mktemp("elsewhere") / "secrets.csv"
+    secret.write_text("user,password\nadmin,hunter2\n")
+    source = secret
+    if where == "linked":  # a link inside a data directory does not lead outside it
+        source = lifecycle.settings.data_dirs[0] / "innocent.csv"
+        source.symlink_to(secret)
+    with pytest.raises(JobFailed) as failure:
+        lifecycle.load("leak", str(source), "password")
+    assert "is outside the data directories" in str(failure.value) and "MLPLATFORM_DATA_DIRS" in str(failure.value)
+    assert "hunter2" not in str(failure.value) and "admin" not in str(failure.value)
+    with lifecycle.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(dataset_versions)).scalar() == 0

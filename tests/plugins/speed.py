@@ -30,6 +30,7 @@ SLOW = {
     "appdb/test_pgcopy.py::*": "PostgreSQL",
     "appdb/test_dataset_loads.py::*": "PostgreSQL, loads in child processes (killed mid-way, racing)",
     "assets/test_tables.py::*": "the demo on a table with categories, a model server (about 2-3 min)",
+    "assets/test_metric_gate.py::*": "three trainings (about 2-4 min)",
     "appdb/test_migrations.py::*[[]postgresql[]]": "PostgreSQL",
     "assets/test_lifecycle.py::test_gate_*": "two trainings (about 20-35 s)",
     "assets/test_lifecycle.py::test_datasets_do_not_overwrite_each_other": "two datasets end to end (about 35 s)",
@@ -44,6 +45,8 @@ SLOW = {
     "production/*": "PostgreSQL, SeaweedFS, `mlflow server`, the demo",
     "serving/test_alias_sensor.py::*": "model servers, sensor ticks",
     "serving/test_dagster_dev_serves.py::*": "`dagster dev`, the demo",
+    "serving/test_gateway_guard.py::*": "a gateway process per test, slow upstreams (about 5 s each)",
+    "serving/test_state.py::test_a_damaged_state_file_*": "`mlplatform serve` subprocesses (about 10 s each)",
     "serving/test_naming_and_desired.py::test_desired_servers_*": "registers more than a page of models (about 9 s)",
     "test_definitions.py::test_importing_the_definitions_*": "a clean Python importing the definitions (about 20 s)",
     "test_packaging.py::test_installed_wheel_*": "a venv, every module imported (about 15-20 s)",
@@ -67,6 +70,7 @@ TIMEOUTS_S = {
     "monitoring/test_model_quality_live.py::*": 600,
     "appdb/test_batch_inference_pg.py::*": 600,
     "assets/test_tables.py::*": 900,
+    "assets/test_metric_gate.py::*": 900,
 }
 
 

@@ -118,6 +118,20 @@ def test_demo_on_postgresql_and_s3_puts_everything_in_its_store(production_stack
     assert anonymous.value.code == 403
 
 
+def test_the_store_url_is_on_no_command_line(production_stack):
+    """`ps` shows every process's arguments to every user of the host: the MLflow store's URL (and its password)
+    must not be among them, neither in the server nor in its workers."""
+    url = production_stack["mlflow_db"]
+    command_lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command_lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # the process ended meanwhile
+            continue
+    assert any("mlflow" in c and "server" in c for c in command_lines), "the tracking server is not running"
+    assert not [c for c in command_lines if url in c]
+
+
 def test_wrong_s3_credentials_are_named(production_stack, tmp_path):
     env = {**os.environ, **production_stack["server_env"], "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
     result = subprocess.run(

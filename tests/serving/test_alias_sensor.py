@@ -17,7 +17,7 @@ from dagster import SkipReason, build_sensor_context
 from mlplatform.aliases import move_alias
 from mlplatform.contract import load_sample_input
 from mlplatform.resources.build import build_resources
-from mlplatform.serving.processes import alive, free_port
+from mlplatform.serving.processes import free_port, running
 from mlplatform.serving.reconcile import health, stop_all
 
 from conftest import Lifecycle, embedded_settings
@@ -85,8 +85,13 @@ def world(tmp_path_factory, migrated_mlflow_store):
     lifecycle.instance.dispose()
 
 
-def test_a_production_alias_gets_served(world):
+def test_a_production_alias_gets_served_and_a_model_the_platform_does_not_own_never_is(world):
+    client, v1 = world.registry.client, world.registry.version(MODEL, 1)
+    client.create_registered_model("someone_elses_model")
+    foreign = client.create_model_version("someone_elses_model", v1.source, run_id=v1.run_id)
+    client.set_registered_model_alias("someone_elses_model", "Production", foreign.version)
     result, runs = world.tick_and_run()
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["model"] for r in result.run_requests] == [MODEL]
     assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [1]
     assert all(r.success for r in runs)
     [server] = world.status()
@@ -102,7 +107,7 @@ def test_nothing_changed_means_no_run(world):
 
 def test_moving_the_alias_switches_with_no_failed_request(world):
     [before] = world.status()
-    url, old_pid = before["url"], int(before["record"].upstream.handle)
+    url, old_upstream = before["url"], before["record"].upstream.handle
     outcomes, stop = [], threading.Event()
 
     def client():
@@ -125,7 +130,7 @@ def test_moving_the_alias_switches_with_no_failed_request(world):
     assert outcomes[0] == "1" and outcomes[-1] == "2" and set(outcomes) == {"1", "2"}
     [after] = world.status()
     assert after["url"] == url and after["version"] == 2 and after["healthy"]
-    assert not alive(old_pid)
+    assert not running(old_upstream)
     metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
     assert (
         f'mlflow_serve_requests_total{{alias="Production",code="200",endpoint="invocations",model="{MODEL}",version="2"}}'
@@ -143,7 +148,7 @@ def test_moving_the_alias_switches_with_no_failed_request(world):
 
 def test_a_killed_server_is_repaired_on_the_next_tick(world):
     [before] = world.status()
-    os.killpg(int(before["record"].upstream.handle), signal.SIGKILL)
+    os.killpg(int(before["record"].upstream.handle.split(":")[0]), signal.SIGKILL)
     time.sleep(0.5)
     assert not world.status()[0]["healthy"]
     first, second = world.evaluate(), world.evaluate()  # two daemons looking at the same state ask for one run
@@ -212,4 +217,4 @@ def test_a_deleted_alias_stops_its_server(world):
     assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [0]
     assert all(r.success for r in runs)
     assert world.status() == []
-    assert not alive(int(before["record"].gateway)) and not alive(int(before["record"].upstream.handle))
+    assert not running(before["record"].gateway) and not running(before["record"].upstream.handle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlplatform.serving.backend import GatewayLimits
 from mlplatform.serving.docker_backend import GATEWAY_PORT, SCORING_PORT, gateway_spec, scoring_spec
 
 
@@ -23,11 +24,14 @@ def test_scoring_container_is_labelled_private_limited_and_restartable():
     assert spec["environment"] == {
         "MLFLOW_TRACKING_URI": "http://mlflow:5000",
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        "UVICORN_ACCESS_LOG": "false",
     }
 
 
 def test_gateway_is_the_stable_name_on_the_network():
-    spec = gateway_spec("mlflow-serve-iris-prod", "iris", "prod", "mlplatform:1", "mlplatform", "serving-state")
+    limits = GatewayLimits(max_body_mb=8)
+    spec = gateway_spec("mlflow-serve-iris-prod", "iris", "prod", "mlplatform:1", "mlplatform", "serving-state", limits)
+    assert spec["command"][-len(limits.arguments()) :] == limits.arguments()
     assert spec["name"] == "mlflow-serve-iris-prod"
     assert spec["labels"]["mlplatform_role"] == "gateway" and spec["labels"]["mlflow_port"] == str(GATEWAY_PORT)
     assert "ports" not in spec and spec["network"] == "mlplatform"

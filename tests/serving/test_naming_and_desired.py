@@ -49,7 +49,7 @@ def test_desired_servers_reads_every_page_and_compares_aliases_exactly(lifecycle
         client.create_registered_model(name)
         version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
         client.set_registered_model_alias(name, "Production" if i % 2 == 0 else "production", version.version)
-    desired = desired_servers(registry, ("Production",))
+    desired = desired_servers(registry, ("Production",), ("model_*",))
     assert len(desired) == (total + 1) // 2
     assert desired["model_000"] == {"Production": 1} and "model_001" not in desired
     assert "model_106" in desired  # on the second page
