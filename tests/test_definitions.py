@@ -118,3 +118,16 @@ def test_schedules_request_one_run_per_dataset(lifecycle):
     )
     assert sorted(r.partition_key for r in tick.run_requests) == ["iris", "wine"]
     assert len({r.run_key for r in tick.run_requests}) == 2
+
+
+def test_the_run_queue_lets_one_serving_run_per_server_run_at_a_time(tmp_path):
+    """The alias sensor relies on it: a repair requested while a serving run for that server is under way waits."""
+    from mlplatform import dagster_home
+    from mlplatform.sensors.alias_sensor import SERVER_TAG
+
+    instance = dagster_home.instance(Settings.from_mapping({"MLPLATFORM_HOME": str(tmp_path)}))
+    try:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    finally:
+        instance.dispose()
+    assert {"key": SERVER_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
