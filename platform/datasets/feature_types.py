@@ -120,7 +120,7 @@ def _as_text(raw: pd.Series, codes: np.ndarray, uniques, lower: bool = False) ->
     text = labels.astype(str).str.strip()
     if lower:
         text = text.str.lower()
-    table = np.append(text.to_numpy(dtype=object), None)  # code -1 (a gap) takes the last entry
+    table = np.array([*text.tolist(), None], dtype=object)  # code -1 (a gap) takes the last entry
     return pd.Series(table[codes], index=raw.index, dtype=object)
 
 
