@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
@@ -34,6 +35,14 @@ class GatewayLimits:
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> GatewayLimits:
         return cls(args.max_body_mb, args.max_concurrency, args.timeout_s, args.extra_columns == "reject")
+
+
+def gateway_command(
+    python: tuple[str, ...], model: str, alias: str, host: str, port: int, upstream_file: Path, limits: GatewayLimits
+) -> list[str]:
+    """How a gateway is started, whatever runs it (``python`` runs a module: ``("python", "-m")``)."""
+    where = ["--host", host, "--port", str(port), "--upstream-file", str(upstream_file)]
+    return [*python, "mlplatform.serving.gateway", "--model", model, "--alias", alias, *where, *limits.arguments()]
 
 
 class ServingBackend(Protocol):

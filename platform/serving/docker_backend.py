@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlplatform.serving.backend import GatewayLimits
+from mlplatform.serving.backend import GatewayLimits, gateway_command
 from mlplatform.serving.scoring_client import wait_ready
 from mlplatform.serving.scoring_server import scoring_command, scoring_environment
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
@@ -53,22 +53,15 @@ def gateway_spec(
     return {
         "image": image,
         "name": name,
-        "command": [
-            "python",
-            "-m",
-            "mlplatform.serving.gateway",
-            "--model",
+        "command": gateway_command(
+            ("python", "-m"),
             model,
-            "--alias",
             alias,
-            "--host",
             "0.0.0.0",
-            "--port",
-            str(GATEWAY_PORT),
-            "--upstream-file",
-            f"{STATE_VOLUME}/{name}/upstream.json",
-            *limits.arguments(),
-        ],
+            GATEWAY_PORT,
+            Path(f"{STATE_VOLUME}/{name}/upstream.json"),
+            limits,
+        ),
         "labels": labels(model, alias, None, GATEWAY_PORT, "gateway"),
         "network": network,
         "volumes": {volume: {"bind": STATE_VOLUME, "mode": "ro"}},

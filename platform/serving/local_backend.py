@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlplatform.serving.backend import GatewayLimits
+from mlplatform.serving.backend import GatewayLimits, gateway_command
 from mlplatform.serving.processes import base_environment, free_port, handle_of, running, spawn, stop
 from mlplatform.serving.scoring_client import log_tail, wait_ready
 from mlplatform.serving.scoring_server import scoring_command, scoring_environment
@@ -34,20 +34,9 @@ class LocalProcessBackend:
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         port = int(address.rsplit(":", 1)[1]) if address else free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "mlplatform.serving.gateway",
-            "--model",
-            model,
-            "--alias",
-            alias,
-            "--port",
-            str(port),
-            "--upstream-file",
-            str(self.state.upstream_file(name)),
-            *self.limits.arguments(),
-        ]
+        command = gateway_command(
+            (sys.executable, "-m"), model, alias, "127.0.0.1", port, self.state.upstream_file(name), self.limits
+        )
         process = spawn(command, self.state.folder / name / "gateway.log", base_environment())
         return f"http://127.0.0.1:{port}", handle_of(process)
 
