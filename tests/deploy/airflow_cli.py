@@ -29,11 +29,13 @@ def require_airflow_venv() -> None:
 
 
 def airflow_environment(home: Path, **extra: str) -> dict[str, str]:
-    """A throwaway Airflow (SQLite in ``home``) over deploy/airflow/dags; nothing of the platform's settings."""
+    """A throwaway Airflow (SQLite in ``home``) over deploy/airflow/dags; nothing of the platform's settings
+    (so MLPLATFORM_SCHEDULER is unset unless ``extra`` sets it)."""
     inherited = {
-        k: v for k, v in os.environ.items()
-        if k not in PLATFORM_VARIABLES and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DAGSTER_URL",
-                                                     "DAGSTER_UI_URL")
+        k: v
+        for k, v in os.environ.items()
+        if k not in PLATFORM_VARIABLES
+        and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DAGSTER_URL")
         and not k.startswith(("AIRFLOW_", "AIRFLOW__", "MLPLATFORM_"))
     }
     return {
@@ -63,8 +65,9 @@ def run(args: list[str], env: dict[str, str], log: Path, timeout_s: float = 300)
     `airflow dags test` ignores SIGTERM, so a command over its time is killed with its whole process group.
     """
     with open(log, "wb") as out:
-        process = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

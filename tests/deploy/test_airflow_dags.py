@@ -15,14 +15,13 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from string import Template
 
 import pytest
 
 from airflow_cli import AIRFLOW_BIN, DAGS_FOLDER, airflow, airflow_environment, airflow_python, require_airflow_venv
 from conftest import PLATFORM_VARIABLES, REPO_ROOT
-from processes import dagster_dev, graphql
-
-from mlplatform.serving.local_process import free_port
+from processes import dagster_dev, free_port, graphql
 
 EXPECTED = {
     "dag_data_predictions": ("@daily", {"mlplatform", "dagster", "data"}, "data_load_job"),
@@ -30,16 +29,17 @@ EXPECTED = {
     "dag_inference": ("@hourly", {"mlplatform", "dagster", "inference"}, "inference_job"),
     "dag_model_monitoring": ("@daily", {"mlplatform", "dagster", "monitoring"}, "monitoring_job"),
 }
-RUN_LINE = re.compile(r"Dagster run ([0-9a-f-]{36}): (\w+) for dataset '(\w+)': (\S+)")
+RUN_LINE = re.compile(r"Dagster run ([0-9a-f-]{36}): (\w+) for dataset '(\w+)': (http://[\w.:]+/runs/[0-9a-f-]{36})")
 AIRLIFT_DAG_TAG = "dagster-airlift/airflow-dag-id"
+REPOSITORY = '{repositoryLocationName: "mlplatform", repositoryName: "__repository__"}'
 
 PARSE_SCRIPT = """
-import json, warnings
+import json, os, warnings
 from pathlib import Path
 from airflow.dag_processing.dagbag import BundleDagBag
 from airflow.serialization.serialized_objects import DagSerialization
 
-folder = Path(%r)
+folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     bag = BundleDagBag(dag_folder=folder, bundle_path=folder)
@@ -63,7 +63,7 @@ print("RESULT " + json.dumps({"import_errors": {str(k): v for k, v in bag.import
                               "installed": [m for m in ("dagster", "mlplatform") if find_spec(m)],
                               "files": sorted(str(s.file) for s in bag.dagbag_stats), "warnings": ours,
                               "dags": dags}, default=str))
-""" % str(DAGS_FOLDER)
+"""
 
 
 @pytest.fixture(scope="session")
@@ -120,31 +120,48 @@ def _wait_for_code_location(url: str, timeout_s: float = 120) -> None:
     raise TimeoutError(f"the code location did not load at {url}")
 
 
-def _dags_test(dag_id: str, airflow_home, log_dir, conf: dict | None = None, **env: str):
+def _dags_test(dag_id: str, airflow_home, log_dir, conf: dict | None = None, timeout_s: float = 300, **env: str):
     args = ["dags", "test", dag_id]
     if conf is not None:
         args += ["--conf", json.dumps(conf)]
-    return airflow(*args, env=airflow_environment(airflow_home, **env), log=log_dir / f"{dag_id}.log")
+    environment = airflow_environment(airflow_home, **env)
+    return airflow(*args, env=environment, log=log_dir / f"{dag_id}.log", timeout_s=timeout_s)
 
 
 def _launched(output: str) -> list[tuple[str, str, str, str]]:
-    return RUN_LINE.findall(output)
+    """(run id, job, dataset, link) of each Dagster run the task log names (as it appears, again if it failed)."""
+    return sorted(set(RUN_LINE.findall(output)))
+
+
+def _graphql(url: str, query: str, **values) -> dict:
+    """``graphql`` with ``$repository`` (the platform's) and ``$<name>`` (``values[name]`` as JSON) filled in."""
+    literals = {name: json.dumps(value) for name, value in values.items()}
+    return graphql(url, Template(query).substitute(repository=REPOSITORY, **literals))
 
 
 def _run(url: str, run_id: str) -> dict:
-    query = '{ runOrError(runId: %s) { __typename ... on Run { status jobName tags { key value } } } }'
-    run = graphql(url, query % json.dumps(run_id))["runOrError"]
+    query = (
+        "{ runOrError(runId: $run_id) { __typename ... on Run { status jobName runConfigYaml tags { key value } } } }"
+    )
+    run = _graphql(url, query, run_id=run_id)["runOrError"]
     assert run["__typename"] == "Run", run
-    return {"status": run["status"], "job": run["jobName"], "tags": {t["key"]: t["value"] for t in run["tags"]}}
+    tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+    return {"status": run["status"], "job": run["jobName"], "config": run["runConfigYaml"], "tags": tags}
 
 
-def _repository_selector() -> str:
-    return '{repositoryLocationName: "mlplatform", repositoryName: "__repository__"}'
+def _partition(url: str, mutation: str, key: str) -> str:
+    """Adds (``addDynamicPartition``) or deletes (``deleteDynamicPartitions``) a dataset partition in Dagster."""
+    argument = "partitionKey: $key" if mutation == "addDynamicPartition" else "partitionKeys: [$key]"
+    query = f'mutation {{ {mutation}(repositorySelector: $repository, partitionsDefName: "dataset", {argument}) '
+    return _graphql(url, query + "{ __typename } }", key=key)[mutation]["__typename"]
 
 
 def _assert_ran(result, url: str, dag_id: str, datasets: list[str]) -> dict[str, str]:
-    """The Airflow run succeeded and each dataset's Dagster run of the DAG's job succeeded, tagged with the DAG."""
+    """The Airflow run succeeded and each dataset's Dagster run of the DAG's job succeeded, tagged with the DAG,
+    all from one Dagster backfill linked in the log."""
     assert result.returncode == 0, result.tail()
+    [backfill] = re.findall(r"Dagster backfill (\w+): ", result.output)
+    assert f"{url}/runs/b/{backfill}" in result.output
     job = EXPECTED[dag_id][2]
     launched = _launched(result.output)
     assert sorted(dataset for _, _, dataset, _ in launched) == sorted(datasets), result.tail()
@@ -157,18 +174,23 @@ def _assert_ran(result, url: str, dag_id: str, datasets: list[str]) -> dict[str,
         assert run["job"] == job
         assert run["tags"]["dagster/partition"] == dataset
         assert run["tags"][AIRLIFT_DAG_TAG] == dag_id
-        assert f"Dagster run {run_id} ({job}, dataset '{dataset}') succeeded" in result.output
+        assert run["tags"]["dagster/backfill"] == backfill
         run_ids[dataset] = run_id
     return run_ids
 
 
-def test_the_dag_folder_parses_on_airflow_3(airflow_home, tmp_path):
-    env = airflow_environment(airflow_home)
-    del env["MLPLATFORM_DAG_RETRIES"]  # the DAGs' own retry settings
-    result = airflow_python(PARSE_SCRIPT, env, tmp_path / "parse.log")
+def _parse(airflow_home, log: Path, **env: str) -> dict:
+    """The DAG folder as Airflow's DAG processor parses it, with the DAGs' own retry settings."""
+    environment = airflow_environment(airflow_home, **env)
+    del environment["MLPLATFORM_DAG_RETRIES"]
+    result = airflow_python(PARSE_SCRIPT, environment, log)
     assert result.returncode == 0, result.tail()
     [line] = [line for line in result.output.splitlines() if line.startswith("RESULT ")]
-    parsed = json.loads(line.removeprefix("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def test_the_dag_folder_parses_on_airflow_3(airflow_home, tmp_path):
+    parsed = _parse(airflow_home, tmp_path / "parse.log")
     assert parsed["import_errors"] == {}
     assert parsed["installed"] == []  # as in an Airflow image: no Dagster, no platform
     assert parsed["warnings"] == []
@@ -176,26 +198,42 @@ def test_the_dag_folder_parses_on_airflow_3(airflow_home, tmp_path):
     assert sorted(parsed["files"]) == sorted(f"{dag_id}.py" for dag_id in EXPECTED)
     dags = parsed["dags"]
     assert set(dags) == set(EXPECTED)
-    for dag_id, (schedule, tags, job) in EXPECTED.items():
+    for dag_id, (_, tags, job) in EXPECTED.items():
         dag = dags[dag_id]
-        assert dag["schedule"] == schedule, dag_id
+        assert dag["schedule"] is None, dag_id  # MLPLATFORM_SCHEDULER unset: Dagster schedules
         assert set(dag["tags"]) == tags, dag_id
         assert dag["catchup"] is False
         assert dag["paused_upon_creation"] is False
         assert dag["retries"] == 2 and dag["retry_delay_s"] == 300, dag_id
         assert dag["execution_timeout_s"] and dag["max_active_runs"] == 1
         assert job in dag["doc_md"] and "dagster_default" in dag["doc_md"] and dag["description"], dag_id
+        assert "MLPLATFORM_SCHEDULER" in dag["doc_md"], dag_id
         assert dag["job_name"] == job
         assert dag["serialized_tasks"] and "dataset" in dag["params"]
     assert dags["dag_data_predictions"]["params"] == ["dataset", "source", "target"]
     assert dags["dag_training"]["params"] == ["dataset", "promotion_margin", "seed", "validation_fraction"]
 
 
-def test_the_dag_files_stay_thin_and_in_step_with_the_platform():
-    """No platform or Dagster import (the Airflow image has neither), Airflow 3 idioms, the platform's names."""
-    from mlplatform.assets.partitions import dataset_partitions
-    from mlplatform.datasets.sources import BUILTIN, NAME_PATTERN
+def test_the_dag_schedules_follow_mlplatform_scheduler(airflow_home, tmp_path):
+    """Airflow schedules only with MLPLATFORM_SCHEDULER=airflow (unset: Dagster does, see the parse test above)."""
+    dags = _parse(airflow_home, tmp_path / "airflow.log", MLPLATFORM_SCHEDULER="airflow")["dags"]
+    assert {dag_id: dag["schedule"] for dag_id, dag in dags.items()} == {
+        dag_id: schedule for dag_id, (schedule, _, _) in EXPECTED.items()
+    }
+    assert {
+        dag["schedule"]
+        for dag in _parse(airflow_home, tmp_path / "dagster.log", MLPLATFORM_SCHEDULER="dagster")["dags"].values()
+    } == {None}
 
+    parsed = _parse(airflow_home, tmp_path / "bad.log", MLPLATFORM_SCHEDULER="cron")
+    assert parsed["dags"] == {}
+    assert sorted(Path(path).name for path in parsed["import_errors"]) == sorted(f"{d}.py" for d in EXPECTED)
+    for error in parsed["import_errors"].values():
+        assert "MLPLATFORM_SCHEDULER must be one of dagster, airflow; got 'cron'" in error
+
+
+def test_the_dag_files_stay_thin():
+    """No platform or Dagster import (the Airflow image has neither), Airflow 3 idioms, a bridge under 150 lines."""
     files = sorted(DAGS_FOLDER.rglob("*.py"))
     assert {f.name for f in files} >= {f"{dag_id}.py" for dag_id in EXPECTED}
     for path in files:
@@ -209,123 +247,125 @@ def test_the_dag_files_stay_thin_and_in_step_with_the_platform():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 modules.add(node.module.split(".")[0])
         assert not modules & {"mlplatform", "dagster", "dagster_graphql"}, f"{path.name} imports {modules}"
+    assert len((DAGS_FOLDER / "dagster_bridge" / "__init__.py").read_text().splitlines()) < 150
 
-    bridge = ast.parse((DAGS_FOLDER / "dagster_bridge" / "__init__.py").read_text())
-    constants = {
-        target.id: ast.literal_eval(node.value)
-        for node in bridge.body if isinstance(node, ast.Assign)
-        for target in node.targets if isinstance(target, ast.Name) and target.id in (
-            "PARTITIONS_DEF_NAME", "DATASET_NAME_PATTERN", "BUILTIN_DATASETS")
-    }
-    assert constants == {
-        "PARTITIONS_DEF_NAME": dataset_partitions.name,
-        "DATASET_NAME_PATTERN": NAME_PATTERN.pattern,
-        "BUILTIN_DATASETS": tuple(BUILTIN),
+
+# The lifecycle as a user runs it, one `airflow dags test` per fixture: each step's time counts toward the first test
+# that asks for it, so each test's time limit covers one step (every step waits for a Dagster backfill).
+@pytest.fixture(scope="module")
+def loaded(dagster, airflow_home, tmp_path_factory):
+    url, _ = dagster
+    logs = tmp_path_factory.mktemp("load")
+    return _dags_test("dag_data_predictions", airflow_home, logs, {"dataset": "iris"}, DAGSTER_URL=url)
+
+
+@pytest.fixture(scope="module")
+def trained(dagster, loaded, airflow_home, tmp_path_factory):
+    """The training's result, and the registry right after it (model versions with their Dagster runs, production)."""
+    from mlflow.tracking import MlflowClient
+
+    url, home = dagster
+    logs = tmp_path_factory.mktemp("train")
+    result = _dags_test("dag_training", airflow_home, logs, {"dataset": "iris", "seed": 0}, DAGSTER_URL=url)
+    if result.returncode != 0:
+        return result, {"versions": {}, "production": None}
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    versions = client.search_model_versions("name='mlplatform_iris'")
+    return result, {
+        "versions": {version.version: version.tags.get("dagster_run_id") for version in versions},
+        "production": client.get_model_version_by_alias("mlplatform_iris", "Production").version,
     }
 
 
 @pytest.fixture(scope="module")
-def lifecycle(dagster, airflow_home, tmp_path_factory):
-    """`airflow dags test` of the four DAGs in lifecycle order against the module's Dagster, as a user runs them."""
-    url, home = dagster
-    logs = tmp_path_factory.mktemp("lifecycle-logs")
-    results = {
-        "dag_data_predictions": _dags_test("dag_data_predictions", airflow_home, logs, {"dataset": "iris"},
-                                           DAGSTER_URL=url),
-        "dag_training": _dags_test("dag_training", airflow_home, logs, {"dataset": "iris", "seed": 0},
-                                   DAGSTER_URL=url),
-    }
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    registry = {
-        "versions": {v.version: v.tags.get("dagster_run_id") for v in client.search_model_versions(
-            "name='mlplatform_iris'")} if results["dag_training"].returncode == 0 else {},
-        "production": client.get_model_version_by_alias("mlplatform_iris", "Production").version
-        if results["dag_training"].returncode == 0 else None,
-    }
+def inferred(dagster, trained, airflow_home, tmp_path_factory):
+    url, _ = dagster
     # No dataset in the config: every dataset partition Dagster has (here: iris), as a scheduled run does.
-    results["dag_inference"] = _dags_test("dag_inference", airflow_home, logs, None, DAGSTER_URL=url)
-    results["dag_model_monitoring"] = _dags_test("dag_model_monitoring", airflow_home, logs, {"dataset": "iris"},
-                                                 DAGSTER_URL=url)
-    return results, registry
+    return _dags_test("dag_inference", airflow_home, tmp_path_factory.mktemp("infer"), None, DAGSTER_URL=url)
 
 
-def test_dag_data_predictions_loads_the_dataset_in_dagster(dagster, lifecycle):
+@pytest.fixture(scope="module")
+def monitored(dagster, inferred, airflow_home, tmp_path_factory):
     url, _ = dagster
-    result = lifecycle[0]["dag_data_predictions"]
-    _assert_ran(result, url, "dag_data_predictions", ["iris"])
-    assert "added the dataset partition 'iris'" in result.output
+    logs = tmp_path_factory.mktemp("monitor")
+    return _dags_test("dag_model_monitoring", airflow_home, logs, {"dataset": "iris"}, DAGSTER_URL=url)
 
 
-def test_dag_training_registers_a_new_model_version(dagster, lifecycle):
+def test_dag_data_predictions_loads_the_dataset_in_dagster(dagster, loaded):
     url, _ = dagster
-    results, registry = lifecycle
-    training_run = _assert_ran(results["dag_training"], url, "dag_training", ["iris"])["iris"]
+    _assert_ran(loaded, url, "dag_data_predictions", ["iris"])
+    assert "added the dataset partition 'iris'" in loaded.output
+
+
+def test_dag_training_registers_a_new_model_version(dagster, trained):
+    url, _ = dagster
+    result, registry = trained
+    training_run = _assert_ran(result, url, "dag_training", ["iris"])["iris"]
     assert list(registry["versions"].values()) == [training_run]
     assert registry["production"] in registry["versions"]
-    # The DAG's params reached Dagster as run config.
-    query = '{ runOrError(runId: %s) { ... on Run { runConfigYaml } } }' % json.dumps(training_run)
-    assert "seed: 0" in graphql(url, query)["runOrError"]["runConfigYaml"]
+    assert "seed: 0" in _run(url, training_run)["config"]  # the DAG's params reached Dagster as run config
 
 
-def test_dag_inference_writes_predictions(dagster, lifecycle):
+def test_dag_inference_writes_predictions(dagster, inferred):
     url, home = dagster
-    _assert_ran(lifecycle[0]["dag_inference"], url, "dag_inference", ["iris"])
+    _assert_ran(inferred, url, "dag_inference", ["iris"])
     with sqlite3.connect(home / "app.db") as db:
         [(rows,)] = db.execute("SELECT count(*) FROM predictions WHERE model_name = 'mlplatform_iris'").fetchall()
     assert rows == 150
 
 
-def test_dag_model_monitoring_reports(dagster, lifecycle):
+def test_dag_model_monitoring_reports(dagster, monitored):
     url, _ = dagster
-    _assert_ran(lifecycle[0]["dag_model_monitoring"], url, "dag_model_monitoring", ["iris"])
+    _assert_ran(monitored, url, "dag_model_monitoring", ["iris"])
 
 
-def test_a_failed_dagster_run_fails_the_airflow_task_and_is_retried(dagster, lifecycle, airflow_home, tmp_path):
+def test_a_failed_dagster_run_fails_the_airflow_task_and_is_retried(dagster, monitored, airflow_home, tmp_path):
     """Scheduled-style dag_inference (no dataset: every partition) over iris and a partition with no model.
 
-    The never-trained partition's Dagster run fails, so the Airflow task fails with that run's cause; Airflow's
-    retry launches the failed dataset again but not iris, whose run of the first try succeeded.
+    The never-trained partition's Dagster run fails, so the Airflow task fails linking that run, and Airflow's retry
+    launches the backfill again; iris succeeds both times.
     """
     url, _ = dagster
-    add = ('mutation { addDynamicPartition(repositorySelector: %s, partitionsDefName: "dataset", '
-           'partitionKey: "never_loaded") { __typename } }') % _repository_selector()
-    assert graphql(url, add)["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess"
+    assert _partition(url, "addDynamicPartition", "never_loaded") == "AddDynamicPartitionSuccess"
+    host, port = url.removeprefix("http://").split(":")
     try:
-        # The URL from an Airflow variable this time (AIRFLOW_VAR_*), not DAGSTER_URL.
-        result = _dags_test("dag_inference", airflow_home, tmp_path, None, AIRFLOW_VAR_DAGSTER_URL=url,
-                            MLPLATFORM_DAG_RETRIES="1", MLPLATFORM_DAG_RETRY_DELAY_SECONDS="1")
+        # The URL from the Airflow connection this time (AIRFLOW_CONN_*), not DAGSTER_URL.
+        result = _dags_test(
+            "dag_inference",
+            airflow_home,
+            tmp_path,
+            None,
+            timeout_s=600,  # two tries, each a backfill the Dagster daemon submits and closes (up to 30 s each)
+            MLPLATFORM_DAG_RETRIES="1",
+            MLPLATFORM_DAG_RETRY_DELAY_SECONDS="1",
+            AIRFLOW_CONN_DAGSTER_DEFAULT=json.dumps({"conn_type": "http", "host": host, "port": int(port)}),
+        )
     finally:
-        delete = ('mutation { deleteDynamicPartitions(repositorySelector: %s, partitionsDefName: "dataset", '
-                  'partitionKeys: ["never_loaded"]) { __typename } }') % _repository_selector()
-        graphql(url, delete)
+        _partition(url, "deleteDynamicPartitions", "never_loaded")
     assert result.returncode != 0, result.tail()
-    assert "from Airflow variable 'dagster_url'" in result.output
+    assert (
+        len(set(re.findall(r"Dagster backfill (\w+): inference_job for \['iris', 'never_loaded'\]", result.output)))
+        == 2
+    ), result.tail()
     launched = _launched(result.output)
-    assert sorted(dataset for _, _, dataset, _ in launched) == ["iris", "never_loaded", "never_loaded"], result.tail()
-    [iris_run] = [run_id for run_id, _, dataset, _ in launched if dataset == "iris"]
-    assert _run(url, iris_run)["status"] == "SUCCESS"
-    assert f"dataset 'iris': Dagster run {iris_run} of an earlier try of this task succeeded, not run again" \
-        in result.output
-    failed = [run_id for run_id, _, dataset, _ in launched if dataset == "never_loaded"]
-    for run_id in failed:
-        assert _run(url, run_id)["status"] == "FAILURE"
-        link = f"{url}/runs/{run_id}"
-        assert f"Dagster run {run_id} (inference_job, dataset 'never_loaded') ended FAILURE: {link}" in result.output
-    assert len({_run(url, run_id)["tags"]["dagster-airlift/airflow-dag-run-id"] for run_id in failed}) == 1
-    assert ("step predictions: LookupError: registered model 'mlplatform_never_loaded' has no version with alias "
-            "'Production'") in result.output
+    assert sorted(dataset for _, _, dataset, _ in launched) == ["iris", "iris", "never_loaded", "never_loaded"], (
+        result.tail()
+    )
+    for run_id, _, dataset, link in launched:
+        assert _run(url, run_id)["status"] == ("SUCCESS" if dataset == "iris" else "FAILURE")
+        if dataset == "never_loaded":
+            assert f"FAILURE: Dagster run {run_id}: inference_job for dataset 'never_loaded': {link}" in result.output
+    assert len({_run(url, run_id)["tags"]["dagster-airlift/airflow-dag-run-id"] for run_id, *_ in launched}) == 1
     assert "DagRun failed" in result.output or "state=failed" in result.output
-    assert "asked Dagster to terminate" not in result.output  # nothing of the first try is stopped by the second
 
 
-def test_an_unknown_dataset_fails_before_anything_runs(dagster, lifecycle, airflow_home, tmp_path):
+def test_an_unknown_dataset_fails_before_anything_runs(dagster, monitored, airflow_home, tmp_path):
     url, _ = dagster
     result = _dags_test("dag_inference", airflow_home, tmp_path, {"dataset": "no_such_dataset"}, DAGSTER_URL=url)
     assert result.returncode != 0, result.tail()
-    assert "AirflowFailException: unknown dataset 'no_such_dataset'" in result.output
-    assert "load it first with dag_data_predictions" in result.output
+    assert (
+        "AirflowFailException: unknown dataset 'no_such_dataset': Dagster has ['iris']; load it first" in result.output
+    )
     assert _launched(result.output) == []
 
 
@@ -334,44 +374,63 @@ def test_an_unreachable_dagster_fails_the_task_naming_the_url(airflow_home, tmp_
     connection = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port})
     result = _dags_test("dag_model_monitoring", airflow_home, tmp_path, None, AIRFLOW_CONN_DAGSTER_DEFAULT=connection)
     assert result.returncode != 0, result.tail()
-    assert (f"Dagster is unreachable at http://127.0.0.1:{port} (from Airflow connection 'dagster_default')"
-            in result.output), result.tail()
+    assert f"Dagster is unreachable at http://127.0.0.1:{port} (set the Airflow connection" in result.output, (
+        result.tail()
+    )
 
 
-def test_a_canceled_dagster_run_fails_the_airflow_task(dagster, lifecycle, airflow_home, tmp_path):
-    """A Dagster run canceled (e.g. from Dagster's UI) while Airflow waits for it fails the Airflow task."""
+def test_a_canceled_dagster_run_fails_the_airflow_task(dagster, monitored, airflow_home, tmp_path):
+    """A Dagster run canceled (e.g. from Dagster's UI) while Airflow waits for it fails the Airflow task, without
+    Airflow retries; the new dataset's partition, added for the load, is removed again."""
     url, _ = dagster
-    env = airflow_environment(airflow_home, DAGSTER_URL=url)
+    env = airflow_environment(
+        airflow_home, DAGSTER_URL=url, MLPLATFORM_DAG_RETRIES="1", MLPLATFORM_DAG_RETRY_DELAY_SECONDS="1"
+    )
     args = [str(AIRFLOW_BIN / "airflow"), "dags", "test", "dag_data_predictions", "--conf", '{"dataset": "wine"}']
     log = tmp_path / "canceled.log"
-    runs = ('{ runsOrError(filter: {tags: [{key: "%s", value: "dag_data_predictions"}, '
-            '{key: "dagster/partition", value: "wine"}]}) { ... on Runs { results { runId status } } } }'
-            % AIRLIFT_DAG_TAG)
+    runs = (
+        "{ runsOrError(filter: {tags: [{key: $dag_tag, value: $dag_id}, {key: $partition_tag, value: $dataset}]}) "
+        "{ ... on Runs { results { runId status } } } }"
+    )
+    wine = {
+        "dag_tag": AIRLIFT_DAG_TAG,
+        "dag_id": "dag_data_predictions",
+        "partition_tag": "dagster/partition",
+        "dataset": "wine",
+    }
     with open(log, "wb") as out:
-        process = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 120
         # Cancel it as soon as Dagster has it (a NOT_STARTED run cannot be terminated yet), before it can end.
         while True:
-            found = graphql(url, runs)["runsOrError"]["results"]
+            found = _graphql(url, runs, **wine)["runsOrError"]["results"]
             if found and found[0]["status"] in ("QUEUED", "STARTING", "STARTED"):
-                terminate = 'mutation { terminateRun(runId: %s) { __typename } }' % json.dumps(found[0]["runId"])
-                if graphql(url, terminate)["terminateRun"]["__typename"] == "TerminateRunSuccess":
+                terminate = "mutation { terminateRun(runId: $run_id) { __typename } }"
+                terminated = _graphql(url, terminate, run_id=found[0]["runId"])["terminateRun"]
+                if terminated["__typename"] == "TerminateRunSuccess":
                     break
             assert process.poll() is None and time.monotonic() < deadline, (found, log.read_text()[-6000:])
             time.sleep(0.1)
         [run] = found
-        returncode = process.wait(timeout=120)
+        returncode = process.wait(timeout=180)
+        partitions = _graphql(
+            url,
+            '{ partitionSetOrError(repositorySelector: $repository, partitionSetName: "data_load_job_partition_set") '
+            "{ ... on PartitionSet { partitionsOrError { ... on Partitions { results { name } } } } } }",
+        )
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        delete = ('mutation { deleteDynamicPartitions(repositorySelector: %s, partitionsDefName: "dataset", '
-                  'partitionKeys: ["wine"]) { __typename } }') % _repository_selector()
-        graphql(url, delete)
+        _partition(url, "deleteDynamicPartitions", "wine")
     output = log.read_text()
     assert returncode != 0, output[-6000:]
     assert _run(url, run["runId"])["status"] == "CANCELED"
-    assert f"Dagster run {run['runId']} (data_load_job, dataset 'wine') ended CANCELED: {url}/runs/{run['runId']}" \
-        in output, output[-6000:]
+    assert [r["runId"] for r in _graphql(url, runs, **wine)["runsOrError"]["results"]] == [run["runId"]]  # no retry
+    assert "removed the dataset partition 'wine' from Dagster again" in output, output[-6000:]
+    assert "wine" not in json.dumps(partitions)
+    line = f"CANCELED: Dagster run {run['runId']}: data_load_job for dataset 'wine': {url}/runs/{run['runId']}"
+    assert line in output, output[-6000:]
