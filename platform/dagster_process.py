@@ -26,10 +26,12 @@ def start_dagster_dev(port: int, log: Path, env: dict[str, str], workspace: Path
     installed code location ``mlplatform.definitions``. ``env`` is the whole environment of the process (this venv's
     bin is put first on its PATH); the platform's home it names is prepared (``dagster.yaml``) before Dagster starts.
     """
-    prepare(Settings.from_mapping(env))
+    settings = Settings.from_mapping(env)
+    prepare(settings)
     target = ["-w", str(workspace)] if workspace else ["-m", "mlplatform.definitions"]
     command = [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, str(BIN / "dagster"), "dev", *target]
-    environment = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
+    # The settings resolved (DAGSTER_HOME included: without it, dagster dev makes a temporary home in its cwd).
+    environment = {**settings.child_environment(env), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     cwd = workspace.parent if workspace else None
     return spawn([*command, "-h", "127.0.0.1", "-p", str(port)], log, environment, cwd=cwd)
 
