@@ -104,8 +104,9 @@ def _boosted(numeric: list[str] | None, categorical: list[str], estimator) -> Pi
 
 
 def known_categories(pipeline: Pipeline) -> dict[str, set[str]]:
-    """The categories each categorical column had in training, from the fitted pipeline (empty without any)."""
-    prepare = pipeline.named_steps.get("prepare")
+    """The categories each categorical column had in training, from the fitted pipeline (empty without any, or for
+    a model that is not one of the platform's pipelines)."""
+    prepare = getattr(pipeline, "named_steps", {}).get("prepare")
     if prepare is None:
         return {}
     for name, transformer, columns in prepare.transformers_:
