@@ -31,7 +31,6 @@ SLOW = {
     "appdb/test_dataset_loads.py::*": "PostgreSQL, loads in child processes (killed mid-way, racing)",
     "assets/test_tables.py::*": "the demo on a table with categories, a model server (about 2-3 min)",
     "assets/test_metric_gate.py::*": "three trainings (about 2-4 min)",
-    "assets/test_metric_gate.py::*": "three trainings (about 2-4 min)",
     "appdb/test_migrations.py::*[[]postgresql[]]": "PostgreSQL",
     "assets/test_lifecycle.py::test_gate_*": "two trainings (about 20-35 s)",
     "assets/test_lifecycle.py::test_datasets_do_not_overwrite_each_other": "two datasets end to end (about 35 s)",
@@ -71,7 +70,6 @@ TIMEOUTS_S = {
     "monitoring/test_model_quality_live.py::*": 600,
     "appdb/test_batch_inference_pg.py::*": 600,
     "assets/test_tables.py::*": 900,
-    "assets/test_metric_gate.py::*": 900,
     "assets/test_metric_gate.py::*": 900,
 }
 
