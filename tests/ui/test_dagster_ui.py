@@ -172,8 +172,9 @@ def test_monitoring_report_shows_drift_per_feature_and_histograms(dagster_ui, br
 def test_candidate_model_shows_scores_and_a_confusion_matrix(dagster_ui, browser):
     browser.open(f"{dagster_ui}/assets/candidate_model")
     headers, rows = _table(_metadata(browser, "candidates"))
-    assert headers == ["algorithm", "validation_accuracy", "validation_f1_macro", "registered"]
-    assert sorted(r[0] for r in rows) == ["logistic_regression", "random_forest", "svm"]
+    metrics = ["validation_accuracy", "validation_balanced_accuracy", "validation_f1_macro", "validation_roc_auc"]
+    assert headers == ["algorithm", *metrics, "registered"]
+    assert sorted(r[0] for r in rows) == ["hist_gradient_boosting", "logistic_regression", "random_forest", "svm"]
     assert [r[-1] for r in rows].count("true") == 1
     assert _metadata(browser, "train_rows").text.strip() == "120"
     _markdown_image(browser, "validation_plot", "dagster-confusion-matrix")
