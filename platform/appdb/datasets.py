@@ -58,9 +58,6 @@ class DatasetVersion:
             if c["name"] != self.target_column
         }
 
-    def of_kind(self, kind: str) -> list[str]:
-        return [f for f, k in self.kinds.items() if k == kind]
-
 
 def content_hash(data: SourceData) -> str:
     digest = hashlib.sha256()
