@@ -8,6 +8,7 @@ from mlplatform.aliases import move_alias
 from mlplatform.appdb.datasets import read_rows, require_latest
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.raw_dataset import raw_dataset
+from mlplatform.masking import masks_credentials
 from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
@@ -36,6 +37,7 @@ class TrainingConfig(Config):
     kinds={"mlflow", "scikitlearn"},
     description="The best of the candidate pipelines, registered as a new model version with the candidate alias.",
 )
+@masks_credentials
 def candidate_model(
     context: AssetExecutionContext, config: TrainingConfig, app_db: AppDatabase, mlflow: MlflowTracking
 ) -> MaterializeResult:

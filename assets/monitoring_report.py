@@ -13,6 +13,7 @@ from mlplatform.appdb.datasets import require_latest
 from mlplatform.appdb.reports import save_report
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.predictions import predictions
+from mlplatform.masking import masks_credentials
 from mlplatform.monitoring import build_report, log_report, report_row
 from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.holdout import trained_model
@@ -31,6 +32,7 @@ from mlplatform.resources.mlflow_tracking import MlflowTracking
     ],
     description="Production and candidate scored on rows neither was trained on, and per-feature drift (KS, PSI).",
 )
+@masks_credentials
 def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking) -> MaterializeResult:
     engine, registry = app_db.engine, mlflow.registry()
     name = context.partition_key

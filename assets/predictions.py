@@ -8,6 +8,7 @@ from mlplatform.appdb.datasets import require_latest
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.production_alias import production_alias
 from mlplatform.inference import batch_id, identity, run_batch
+from mlplatform.masking import masks_credentials
 from mlplatform.quality.holdout import trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
@@ -21,6 +22,7 @@ from mlplatform.resources.mlflow_tracking import MlflowTracking
     description="One prediction per row of the latest dataset version; re-running the same batch replaces it. "
     "With a shadow alias configured, that version predicts the same rows under the same batch id, role 'shadow'.",
 )
+@masks_credentials
 def predictions(context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking) -> MaterializeResult:
     engine, registry = app_db.engine, mlflow.registry()
     aliases = registry.aliases

@@ -8,6 +8,7 @@ from mlplatform.aliases import move_alias
 from mlplatform.appdb.datasets import require_latest
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.partitions import dataset_partitions
+from mlplatform.masking import masks_credentials
 from mlplatform.plots import frame_table
 from mlplatform.quality.holdout import evaluate_held_out, trained_model
 from mlplatform.resources.app_db import AppDatabase
@@ -26,6 +27,7 @@ class PromotionConfig(Config):
     kinds={"mlflow"},
     description="The production alias: moved to the candidate only if it beats production on the same held-out rows.",
 )
+@masks_credentials
 def production_alias(
     context: AssetExecutionContext, config: PromotionConfig, app_db: AppDatabase, mlflow: MlflowTracking
 ) -> MaterializeResult:

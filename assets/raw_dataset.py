@@ -16,6 +16,7 @@ from mlplatform.appdb.datasets import latest_version, read_rows, store_dataset
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.datasets.feature_types import TypeOverrides
 from mlplatform.datasets.sources import SourceRequest, read_request
+from mlplatform.masking import masks_credentials
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.dataset_files import DatasetFiles
@@ -46,6 +47,7 @@ class DatasetLoadConfig(Config):
     check_specs=[AssetCheckSpec(name, asset="raw_dataset", blocking=True) for name in CHECK_NAMES],
     description="Dataset rows in app-db with typed columns; loading the same content again is a no-op.",
 )
+@masks_credentials
 def raw_dataset(
     context: AssetExecutionContext, config: DatasetLoadConfig, app_db: AppDatabase, dataset_files: DatasetFiles
 ) -> MaterializeResult:

@@ -5,10 +5,12 @@ call names its store, so two stores in one process, a sensor and a run worker ne
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from mlplatform.masking import mask
 from mlplatform.model_trust import check_model_folder
 
 PAGE_SIZE = 100
@@ -107,12 +110,12 @@ class ModelRegistry:
         if not self.is_server:
             return
         try:
-            with urllib.request.urlopen(f"{self.tracking_uri.rstrip('/')}/health", timeout=timeout_s) as response:
+            with urllib.request.urlopen(_health_request(self.tracking_uri), timeout=timeout_s) as response:
                 response.read()
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TrackingServerUnreachable(
-                f"MLflow tracking server at {self.tracking_uri} (MLFLOW_TRACKING_URI) is unreachable: {reason}"
+                f"MLflow tracking server at {mask(self.tracking_uri)} (MLFLOW_TRACKING_URI) is unreachable: {reason}"
             ) from None
 
     def model_name(self, dataset: str) -> str:
@@ -132,7 +135,7 @@ class ModelRegistry:
         version = self.alias_version(model_name, alias)
         if version is None:
             raise LookupError(
-                f"registered model {model_name!r} has no version with alias {alias!r} in {self.tracking_uri}"
+                f"registered model {model_name!r} has no version with alias {alias!r} in {mask(self.tracking_uri)}"
             )
         return version
 
@@ -218,6 +221,20 @@ class ModelRegistry:
     def load_text(self, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory() as folder:
             return Path(self.client.download_artifacts(run_id, path, folder)).read_text()
+
+
+def _health_request(tracking_uri: str) -> urllib.request.Request:
+    """``/health`` of the server; a ``user:password@`` in the URL (MLflow's basic auth) goes in a header, where urllib
+    (unlike MLflow's client) expects it."""
+    parts = urllib.parse.urlsplit(tracking_uri)
+    netloc = parts.netloc.rpartition("@")[2]
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, f"{parts.path.rstrip('/')}/health", "", ""))
+    request = urllib.request.Request(url)
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        request.add_header("Authorization", f"Basic {base64.b64encode(f'{user}:{password}'.encode()).decode()}")
+    return request
 
 
 def _all_pages(search) -> Iterator:

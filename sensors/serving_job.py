@@ -4,6 +4,7 @@ from dagster import Config, Failure, OpExecutionContext, RetryPolicy, job, op
 from pydantic import Field
 
 from mlplatform.logs import log_event
+from mlplatform.masking import mask, masks_credentials
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
@@ -19,6 +20,7 @@ class ServeTarget(Config):
 
 
 @op(retry_policy=RetryPolicy(max_retries=1, delay=5))
+@masks_credentials
 def reconcile_server(
     context: OpExecutionContext,
     config: ServeTarget,
@@ -38,7 +40,7 @@ def reconcile_server(
             f"dagster run {context.run_id}",
         )
     except RolloutFailed as exc:
-        raise Failure(str(exc), allow_retries=False) from None
+        raise Failure(mask(str(exc)), allow_retries=False) from None
     context.log.info(
         f"{outcome.name}: {outcome.action} (version {outcome.version}, {outcome.address}); {config.reason}"
     )

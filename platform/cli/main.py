@@ -8,6 +8,7 @@ import json
 import sys
 
 from mlplatform.cli.summary import render_summary
+from mlplatform.masking import mask
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     switch_bench = targets.add_parser("switch", help="Production switches under load with the sensor running")
     switch_bench.add_argument("--switches", type=int, default=4)
     switch_bench.add_argument("--json", action="store_true")
+    serve_bench = targets.add_parser("serve", help="the gateway against a bare `mlflow models serve` under load")
+    serve_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each of the two")
+    serve_bench.add_argument("--concurrency", type=int, default=8, help="clients at once")
+    serve_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 options |= {k: _columns(getattr(args, k)) for k in ("categorical", "drop")}
                 summary = run_demo(args.home, args.dataset, args.target, args.keep_serving, options)
         except (DatasetError, JobFailed, ServerError, RolloutFailed) as exc:
-            print(f"mlplatform demo: {exc}", file=sys.stderr)
+            print(mask(f"mlplatform demo: {exc}"), file=sys.stderr)
             return 1
         print(json.dumps(summary, indent=2, default=str) if args.json else render_summary(summary))
         return 0 if summary["serving"]["invocation_ok"] else 1
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run_tracking_server(args.host, args.port, args.workers)
         except ArtifactStoreError as exc:
-            print(f"mlplatform tracking-server: {exc}", file=sys.stderr)
+            print(mask(f"mlplatform tracking-server: {exc}"), file=sys.stderr)
             return 1
     if args.command in ("exporter", "observe"):
         from mlplatform.cli.observe import observe_command
@@ -147,7 +152,7 @@ def _serving_command(args) -> int:
     try:
         code, text = (alias_command if args.command == "alias" else serve_command)(settings, args)
     except (MlflowException, LookupError, ConnectionError) as exc:
-        code, text = 1, f"mlplatform {args.command}: {exc}"
+        code, text = 1, mask(f"mlplatform {args.command}: {exc}")
     print(text, file=sys.stdout if code == 0 else sys.stderr)
     return code
 
@@ -163,6 +168,10 @@ def _bench(args) -> dict:
         from mlplatform.bench.switch import bench_switch
 
         return bench_switch(args.switches)
+    if args.target == "serve":
+        from mlplatform.bench.serve import bench_serve
+
+        return bench_serve(args.seconds, args.concurrency)
     if args.target == "load":
         from mlplatform.bench.load import bench_load
 
