@@ -12,28 +12,18 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import statistics
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from mlplatform.aliases import move_alias
+from mlplatform.bench.home import cli, fresh_home, sample_body
 from mlplatform.dagster_process import start_dagster_dev, stop_dagster_dev
 from mlplatform.resources.build import build_resources
-from mlplatform.serving.processes import BIN, free_port
-from mlplatform.settings import Settings, platform_variables
+from mlplatform.serving.processes import free_port
+from mlplatform.settings import Settings
 
 MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
-
-
-def _cli(env: dict, *args: str) -> str:
-    result = subprocess.run([str(BIN / "mlplatform"), *args], env=env, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise RuntimeError(f"mlplatform {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 class Client(threading.Thread):
@@ -84,21 +74,19 @@ def _latency(address: str, body: bytes) -> dict:
 
 
 def bench_switch(switches: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="mlplatform-bench-switch-") as folder:
-        settings = Settings.from_mapping({"MLPLATFORM_HOME": str(Path(folder) / "home")})
-        env = settings.child_environment({k: v for k, v in os.environ.items() if k not in platform_variables()})
-        _cli(env, "demo", "--json")
-        _cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
-        dagster = start_dagster_dev(free_port(), Path(folder) / "dagster-dev.log", env)
+    with fresh_home("switch") as (settings, env, folder):
+        cli(env, "demo", "--json")
+        cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
+        dagster = start_dagster_dev(free_port(), folder / "dagster-dev.log", env)
         try:
             return _measure(env, settings, switches)
         finally:
             stop_dagster_dev(dagster)
-            _cli(env, "serve", "down")
+            cli(env, "serve", "down")
 
 
 def _served(env: dict, version: int) -> dict | None:
-    status = json.loads(_cli(env, "serve", "status", "--json"))
+    status = json.loads(cli(env, "serve", "status", "--json"))
     return next((s for s in status if s["version"] == version and s["healthy"]), None)
 
 
@@ -112,13 +100,10 @@ def _wait_served(env: dict, version: int, timeout_s: float) -> dict:
 
 
 def _measure(env: dict, settings: Settings, switches: int) -> dict:
-    import pandas as pd
-
     server = _wait_served(env, 1, timeout_s=600)  # dagster dev starts, the sensor ticks, the first server loads
     resources = build_resources(settings, environ={})
     registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
-    sample = pd.read_csv(next((settings.home / "mlartifacts").rglob("sample_input.csv")))
-    body = json.dumps({"dataframe_split": json.loads(sample.head(1).to_json(orient="split", index=False))}).encode()
+    body = sample_body(settings, MODEL, 1)
     client = Client(server["url"], body)
     client.start()
     durations, version = [], 1

@@ -42,9 +42,15 @@ def wait_ready(
     raise ServerError(f"{what} did not answer /ping within {timeout_s:.0f} s:\n{log()}")
 
 
+def invocation_body(frame: pd.DataFrame) -> bytes:
+    """``frame`` as MLflow's ``dataframe_split`` JSON."""
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}).encode()
+
+
 def invoke(url: str, frame: pd.DataFrame, timeout_s: float = 30) -> list:
-    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}).encode()
-    request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/invocations", data=invocation_body(frame), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return json.loads(response.read())["predictions"]

@@ -46,6 +46,8 @@ SLOW = {
     "serving/test_alias_sensor.py::*": "model servers, sensor ticks",
     "serving/test_dagster_dev_serves.py::*": "`dagster dev`, the demo",
     "serving/test_gateway_guard.py::*": "a gateway process per test, slow upstreams (about 5 s each)",
+    "serving/test_bench_serve.py::*": "`mlplatform bench serve`: the demo, a gateway and its scoring server (1-2 min)",
+    "serving/test_batch_under_load.py::*": "PostgreSQL, a training, a served model under load (about 2 min)",
     "serving/test_state.py::test_a_damaged_state_file_*": "`mlplatform serve` subprocesses (about 10 s each)",
     "serving/test_naming_and_desired.py::test_desired_servers_*": "registers more than a page of models (about 9 s)",
     "test_definitions.py::test_importing_the_definitions_*": "a clean Python importing the definitions (about 20 s)",

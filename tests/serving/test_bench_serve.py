@@ -1,0 +1,67 @@
+"""``mlplatform bench serve`` briefly, as a user runs it: every documented key, no failed request through the
+gateway or to the bare scoring server, and no server left behind. Its speed is the benchmark's business, not the
+test's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlplatform.settings import platform_variables
+
+HOME_PREFIX = b"mlplatform-bench-serve-"
+FIGURES = ("requests", "requests_per_s", "p50_ms", "p99_ms", "errors")
+KEYS = {
+    "seconds", "concurrency", "model", "version", *FIGURES, *(f"bare_{key}" for key in FIGURES),
+    "gateway_p50_overhead_ms", "rps_ratio", "targets_met", "gateway_cpu_ms_per_request", "client_cpu_share",
+    "first_errors",
+}  # fmt: skip
+
+
+def _bench_processes() -> set[str]:
+    """Processes whose command line or environment names a ``bench serve`` home: its gateway (upstream file) and
+    scoring server (tracking store)."""
+    found = set()
+    for process in Path("/proc").iterdir():
+        try:
+            if (
+                process.name.isdigit()
+                and HOME_PREFIX in (process / "cmdline").read_bytes() + (process / "environ").read_bytes()
+            ):
+                found.add(process.name)
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def test_bench_serve_reports_both_paths_without_errors_and_stops_its_servers():
+    before = _bench_processes()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlplatform.cli.main",
+            "bench",
+            "serve",
+            "--seconds",
+            "2",
+            "--concurrency",
+            "4",
+            "--json",
+        ],
+        env={k: v for k, v in os.environ.items() if k not in platform_variables()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert set(report) == KEYS
+    assert (report["seconds"], report["concurrency"], report["version"]) == (2, 4, 1)
+    assert report["errors"] == report["bare_errors"] == 0 and report["first_errors"] == {}
+    assert report["requests"] > 0 and report["bare_requests"] > 0
+    assert report["p50_ms"] <= report["p99_ms"] and report["bare_p50_ms"] <= report["bare_p99_ms"]
+    assert _bench_processes() <= before
