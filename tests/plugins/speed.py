@@ -38,6 +38,7 @@ SLOW = {
     "assets/test_bad_input.py::test_inference_without_production_names_the_alias": "a training first (about 10 s)",
     "cli/test_demo.py::*": "`mlplatform demo` serving a model, or other subprocesses (10-15 s each)",
     "deploy/*": "the Airflow venv, `dagster dev`",
+    "faults/*": "faults injected into real servers (PostgreSQL, SeaweedFS, `mlflow server`, `dagster-daemon`)",
     "monitoring/test_live_monitoring.py::*": "Prometheus, the Blackbox exporter, a model server",
     "monitoring/test_model_quality_live.py::*": "the lifecycle, a model server, `mlplatform observe` (Prometheus)",
     "monitoring/test_promtool.py::*": "promtool (tests/setup/observability.sh)",
@@ -63,6 +64,7 @@ SLOW_FIXTURES = {"postgres_admin": "PostgreSQL", "pg_lifecycle": "PostgreSQL"}
 TIMEOUTS_S = {
     "ui/*": 900,
     "deploy/*": 900,
+    "faults/*": 600,
     "production/*": 900,
     "cli/test_demo.py::test_demo_twice_*": 660,
     "cli/test_demo.py::test_demo_prints_a_summary_table": 360,
