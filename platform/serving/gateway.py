@@ -99,7 +99,6 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
             connector=connector,
             timeout=ClientTimeout(total=limits.timeout_s),
             cookie_jar=DummyCookieJar(),  # one client's cookies are never sent on behalf of another
-            auto_decompress=False,  # bodies pass through as the upstream sent them
         )
         yield
         task.cancel()
