@@ -6,17 +6,21 @@ call names its store, so two stores in one process, a sensor and a run worker ne
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import io
 import os
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -27,12 +31,36 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlplatform.masking import mask
 from mlplatform.model_trust import check_model_folder
 
+F = TypeVar("F", bound=Callable)
 PAGE_SIZE = 100
 MODEL_ARTIFACT_PATH = "model"
 
 
 class TrackingServerUnreachable(ConnectionError):
     """MLFLOW_TRACKING_URI names a server that does not answer."""
+
+
+class ArtifactStoreFailed(RuntimeError):
+    """The tracking server could not store a run's artifacts (its S3 store is down, or refuses)."""
+
+
+def _artifact_upload(method: F) -> F:
+    """A ``TrackedRun`` method that uploads artifacts: a failure through a tracking server names its artifact store."""
+
+    @functools.wraps(method)
+    def upload(run: TrackedRun, *args, **kwargs):
+        try:
+            return method(run, *args, **kwargs)
+        except MlflowException as exc:
+            if not run.client.tracking_uri.startswith(("http://", "https://")):
+                raise
+            raise ArtifactStoreFailed(
+                f"the MLflow tracking server at {mask(run.client.tracking_uri)} could not store artifacts of run "
+                f"{run.run_id} in its artifact store (S3: S3_ARTIFACT_BUCKET at MLFLOW_S3_ENDPOINT_URL, set on the "
+                f"tracking server); is the S3 server up? MLflow said: {mask(str(exc))[:400]}"
+            ) from None
+
+    return upload  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -60,18 +88,23 @@ class TrackedRun:
     def set_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    @_artifact_upload
     def log_dict(self, data: dict, path: str) -> None:
         self.client.log_dict(self.run_id, data, path)
 
+    @_artifact_upload
     def log_text(self, text: str, path: str) -> None:
         self.client.log_text(self.run_id, text, path)
 
+    @_artifact_upload
     def log_figure(self, figure, path: str) -> None:
         self.client.log_figure(self.run_id, figure, path)
 
+    @_artifact_upload
     def log_table(self, frame, path: str) -> None:
         self.client.log_table(self.run_id, frame, path)
 
+    @_artifact_upload
     def log_sklearn_model(self, pipeline, **save_options) -> str:
         """Save the scikit-learn model (MLflow format) and log it under ``model/``; returns its source URI."""
         import mlflow.sklearn
@@ -214,9 +247,15 @@ class ModelRegistry:
         try:
             yield tracked
         except BaseException:
-            self.client.set_terminated(tracked.run_id, "FAILED")
+            self._end(tracked.run_id, "FAILED")
             raise
-        self.client.set_terminated(tracked.run_id, "FINISHED")
+        self._end(tracked.run_id, "FINISHED")
+
+    def _end(self, run_id: str, status: str) -> None:
+        """End the run; the links MLflow prints for it carry the tracking URI, so they are printed masked."""
+        with contextlib.redirect_stdout(io.StringIO()) as links:
+            self.client.set_terminated(run_id, status)
+        sys.stdout.write(mask(links.getvalue()))
 
     def load_text(self, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory() as folder:

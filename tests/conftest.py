@@ -112,3 +112,12 @@ def pg_lifecycle(postgres_admin, tmp_path, migrated_mlflow_store):
         yield runner
         runner.instance.dispose()
         runner.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def mlflow_stack(postgres_admin, tmp_path_factory):
+    """SeaweedFS behind `mlplatform tracking-server` on PostgreSQL, for tests that stop and start them."""
+    from mlflow_stack import running_stack
+
+    with running_stack(postgres_admin, tmp_path_factory.mktemp("mlflow-stack")) as stack:
+        yield stack
