@@ -26,8 +26,8 @@ TARGET_P50_OVERHEAD_MS, TARGET_RPS_RATIO = 2.0, 0.9
 
 def bench_serve(seconds: float, concurrency: int) -> dict:
     with fresh_home("serve") as (settings, env, _folder):
-        cli(env, "demo", "--json", "--keep-serving")
         try:
+            cli(env, "demo", "--json", "--keep-serving")
             record = next(r for r in ServingState(settings.home / "serving").read().values() if r.model == MODEL)
             if record.upstream is None:
                 raise RuntimeError(f"{record.name} has no scoring server after the demo")
