@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from mlplatform.appdb.datasets import DatasetVersion
 from mlplatform.model_registry import TrackedRun
 from mlplatform.plots import drift_histograms, figure_png
-from mlplatform.quality.drift import feature_drift
+from mlplatform.quality.drift import drift_records, feature_drift
 from mlplatform.quality.holdout import TrainedModel, evaluate_held_out
 from mlplatform.training.scoring import HIGHER_IS_BETTER
 
@@ -30,8 +30,8 @@ class MonitoringReport:
     production_validation_score: float
     held_out_rows: int
     drift: pd.DataFrame
-    reference: pd.DataFrame = field(repr=False)  # production's training rows, the drift reference
-    current: pd.DataFrame = field(repr=False)  # all rows of the dataset version the report is about
+    reference: pd.DataFrame = field(repr=False)  # production's training rows (a sample), the drift reference
+    current: pd.DataFrame = field(repr=False)  # rows of the dataset version the report is about (a sample)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -51,7 +51,7 @@ def build_report(
     production_score = evaluation.scores[0]
     if production_score is None:
         raise ValueError(f"production v{production.number} cannot score dataset {dataset.name} v{dataset.version}")
-    frame, production_train = evaluation.frame, evaluation.training[0]
+    frame, production_train = evaluation.frame, evaluation.reference
     features = [f for f in production.dataset.features if f in frame.columns]
     return MonitoringReport(
         dataset=dataset,
@@ -103,6 +103,6 @@ def report_row(report: MonitoringReport, mlflow_run_id: str) -> dict:
         "candidate_score": report.candidate_score,
         "held_out_rows": report.held_out_rows,
         "drifted_features": report.drifted_features,
-        "drift": report.drift.astype(object).where(report.drift.notna(), None).to_dict("records"),
+        "drift": drift_records(report.drift),
         "mlflow_run_id": mlflow_run_id,
     }

@@ -9,21 +9,35 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Engine, Float, MetaData, Table, Text, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    MetaData,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+)
 
 from mlplatform.appdb import pgcopy
 from mlplatform.appdb.engine import psycopg_connection
 from mlplatform.appdb.schema import dataset_versions
-from mlplatform.datasets.sources import SourceData
+from mlplatform.datasets.sources import SourceData, read_through
 
 ROW_ID = "row_id"
 _SQL_TYPES = {"float": Float, "int": BigInteger, "str": Text}
 MAX_COLUMNS = {"postgresql": 1600, "sqlite": 2000}  # the backends' own limits, row_id included
+_PANDAS_DTYPES = {"float": "float64", "int": "int64", "str": "object"}
 _LOCK_NAMESPACE = 0x6D6C6473  # "mlds": the advisory lock of one dataset's loads on PostgreSQL
 
 
@@ -59,30 +73,53 @@ class DatasetVersion:
         }
 
 
+class ContentHash:
+    """The content hash of a version, fed chunk by chunk: the column header (names, types, kinds), then a hash per
+    row. Feeding the rows in chunks gives the same digest as feeding them at once."""
+
+    def __init__(self, target: str, task_type: str, columns: list[dict]) -> None:
+        self._digest = hashlib.sha256()
+        header = [target, task_type, *(f"{c['name']}:{_PANDAS_DTYPES[c['dtype']]}" for c in columns)]
+        kinds = {c["name"]: c["kind"] for c in columns if c.get("kind", "target") != "target"}
+        if any(kind != "numeric" for kind in kinds.values()):
+            header += [f"{c}={k}" for c, k in kinds.items()]
+        self._digest.update("|".join(header).encode())
+
+    def update(self, chunk: pd.DataFrame) -> None:
+        self._digest.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def content_hash(data: SourceData) -> str:
-    digest = hashlib.sha256()
-    header = [data.target, data.task_type, *(f"{c}:{t}" for c, t in data.frame.dtypes.astype(str).items())]
-    if any(kind != "numeric" for kind in data.kinds.values()):
-        header += [f"{c}={k}" for c, k in data.kinds.items()]
-    digest.update("|".join(header).encode())
-    digest.update(pd.util.hash_pandas_object(data.frame, index=False).to_numpy().tobytes())
+    """The hash of a source read whole (``read_all``)."""
+    digest = ContentHash(data.target, data.task_type, data.columns)
+    for chunk in data.chunks():
+        digest.update(chunk)
     return digest.hexdigest()
 
 
 def store_dataset(engine: Engine, data: SourceData) -> DatasetVersion:
-    """The version holding ``data``: an existing one with the same content (made the latest again), or a new one."""
-    columns = [{"name": c, "dtype": _dtype(data.frame[c]), "kind": data.kinds.get(c, "target")} for c in data.frame]
-    return store_chunks(
-        engine,
-        data.name,
-        data.target,
-        data.task_type,
-        data.source,
-        content_hash(data),
-        [data.frame],
-        columns=columns,
-        dropped=data.dropped,
-    )
+    """The version holding ``data``: an existing one with the same content (made the latest again), or a new one.
+
+    The rows stream from the source chunk by chunk into the load's transaction; a bad row in any chunk rolls it
+    back, so nothing is stored. A chunk that widens a column's type starts the load again with the wider plan."""
+
+    def store(source: SourceData) -> DatasetVersion:
+        return store_chunks(
+            engine,
+            source.name,
+            source.target,
+            source.task_type,
+            source.source,
+            None,
+            source.chunks(),
+            columns=source.columns,
+            dropped=source.dropped,
+        )
+
+    return read_through(data, store)
 
 
 def store_chunks(
@@ -91,16 +128,17 @@ def store_chunks(
     target: str,
     task_type: str,
     source: str,
-    digest: str,
+    digest: str | None,
     chunks: Iterable[pd.DataFrame],
     columns: list[dict] | None = None,
     dropped: dict | None = None,
 ) -> DatasetVersion:
     """Write a new version from frames of rows (same columns, features then target), all or nothing.
 
-    Loads of one dataset are serialised (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two
-    concurrent loads of the same content produce one version. Content that is already stored is not written
-    again: that version becomes the latest.
+    ``digest`` None: the content hash of the rows, computed as they are written. Loads of one dataset are
+    serialised (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two concurrent loads of the
+    same content produce one version. The rows are written inside a savepoint; content that is already stored is
+    rolled back there and that version becomes the latest.
     """
     chunks = iter(chunks)
     first = next(chunks)
@@ -110,26 +148,27 @@ def store_chunks(
         raise TooManyColumns(
             f"dataset {name!r} has {len(columns)} columns; app-db on {engine.dialect.name} holds at most {limit - 1}"
         )
+    hasher = ContentHash(target, task_type, columns)
     with engine.connect() as conn, _load_transaction(conn, name):
+        latest = conn.execute(
+            select(func.max(dataset_versions.c.version)).where(dataset_versions.c.name == name)
+        ).scalar()
+        version = (latest or 0) + 1
+        # On PostgreSQL the primary key is built once after the rows are in: far cheaper than row by row.
+        table = _table(f"ds_{name}_v{version}", columns, keyed=conn.dialect.name != "postgresql")
+        written = conn.begin_nested()
+        rows = _write_rows(conn, table, columns, itertools.chain([first], chunks), hasher)
+        digest = digest or hasher.hexdigest()
         existing = _find_in(conn, dataset_versions.c.name == name, dataset_versions.c.content_hash == digest)
         if existing is not None:
+            written.rollback()
             conn.execute(
                 dataset_versions.update()
                 .where(dataset_versions.c.id == existing["id"])
                 .values(load_order=_next_load_order(conn, name))
             )
             return _version(existing)
-        latest = conn.execute(
-            select(func.max(dataset_versions.c.version)).where(dataset_versions.c.name == name)
-        ).scalar()
-        version = (latest or 0) + 1
-        table = _table(f"ds_{name}_v{version}", columns)
-        table.create(conn)
-        rows = 0
-        for chunk in itertools.chain([first], chunks):
-            row_ids = np.arange(rows, rows + len(chunk), dtype=np.int64)
-            _insert_rows(conn, table, chunk.reset_index(drop=True).assign(**{ROW_ID: row_ids}), columns)
-            rows += len(chunk)
+        written.commit()
         conn.execute(
             dataset_versions.insert().values(
                 name=name,
@@ -147,6 +186,49 @@ def store_chunks(
         )
     stored = get_version(engine, name, version)
     return DatasetVersion(**{**stored.__dict__, "created": True})
+
+
+def _write_rows(
+    conn: Connection, table: Table, columns: list[dict], chunks: Iterable[pd.DataFrame], hasher: ContentHash
+) -> int:
+    """Create ``table`` and write every chunk (hashed on the way); returns the row count."""
+    table.create(conn)
+    rows = 0
+    numbered = (chunk.reset_index(drop=True) for chunk in chunks)
+    if conn.dialect.name != "postgresql":
+        for chunk in numbered:
+            hasher.update(chunk)
+            records = chunk.assign(**{ROW_ID: np.arange(rows, rows + len(chunk))}).astype(object)
+            conn.execute(table.insert(), records.where(records.notna(), None).to_dict("records"))
+            rows += len(chunk)
+        return rows
+    names = ", ".join(f'"{n}"' for n in [ROW_ID, *(c["name"] for c in columns)])
+    kinds = {"float": "nullable_float8", "int": "int8", "str": "text"}
+    # One binary COPY for the whole load. A thread sends each encoded chunk while the next one is read and encoded,
+    # so the server and this process work at the same time; at most one chunk waits to be sent.
+    with (
+        psycopg_connection(conn).cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
+        ThreadPoolExecutor(1, thread_name_prefix="copy-writer") as sender,
+    ):
+        sending = sender.submit(copy.write, pgcopy.HEADER)
+        for chunk in numbered:
+            hasher.update(chunk)
+            fields = [("int8", np.arange(rows, rows + len(chunk), dtype=np.int64))]
+            fields += [(kinds[c["dtype"]], _values(chunk[c["name"]])) for c in columns]
+            encoded = pgcopy.encode_rows(fields, len(chunk))
+            sending.result()
+            sending = sender.submit(copy.write, encoded)
+            rows += len(chunk)
+        sending.result()
+        copy.write(pgcopy.TRAILER)
+    conn.execute(text(f'ALTER TABLE "{table.name}" ADD PRIMARY KEY ("{ROW_ID}")'))
+    return rows
+
+
+def _values(column: pd.Series):
+    """A column's values for the binary encoder: a categorical stays one (codes and labels, no string per row)."""
+    return column.array if isinstance(column.dtype, pd.CategoricalDtype) else column.to_numpy()
 
 
 @contextmanager
@@ -169,22 +251,6 @@ def _next_load_order(conn: Connection, name: str) -> int:
     return (latest or 0) + 1
 
 
-def _insert_rows(conn: Connection, table: Table, frame: pd.DataFrame, columns: list[dict]) -> None:
-    if conn.dialect.name != "postgresql":
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        conn.execute(table.insert(), records)
-        return
-    kinds = {"float": "nullable_float8", "int": "int8", "str": "text"}
-    fields = [("int8", frame[ROW_ID].to_numpy())]
-    fields += [(kinds[c["dtype"]], frame[c["name"]].to_numpy()) for c in columns]
-    names = ", ".join(f'"{n}"' for n in [ROW_ID, *(c["name"] for c in columns)])
-    with psycopg_connection(conn).cursor() as cursor:
-        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-            copy.write(pgcopy.HEADER)
-            copy.write(pgcopy.encode_rows(fields, len(frame)))
-            copy.write(pgcopy.TRAILER)
-
-
 def iter_feature_chunks(
     engine: Engine, dataset: DatasetVersion, features: list[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
@@ -197,6 +263,7 @@ def iter_feature_chunks(
         return
     query = select(table.c[ROW_ID], *(table.c[f] for f in features)).order_by(table.c[ROW_ID])
     with engine.connect() as conn:
+        conn.execution_options(stream_results=True)  # a server-side cursor: the client holds one chunk at a time
         for chunk in pd.read_sql(query, conn, index_col=ROW_ID, chunksize=chunk_rows):
             yield _typed(_plain_names(chunk), dataset.columns)
 
@@ -250,12 +317,9 @@ def read_rows(engine: Engine, dataset: DatasetVersion) -> pd.DataFrame:
     return _typed(_plain_names(frame), dataset.columns)
 
 
-_PANDAS_TYPES = {"float": "float64", "int": "int64", "str": "object"}
-
-
 def _typed(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
     """Stored types back: float (NaN for gaps), int, text (None for gaps)."""
-    typed = frame.astype({c["name"]: _PANDAS_TYPES[c["dtype"]] for c in columns if c["name"] in frame.columns})
+    typed = frame.astype({c["name"]: _PANDAS_DTYPES[c["dtype"]] for c in columns if c["name"] in frame.columns})
     for c in columns:
         if c["dtype"] == "str" and c["name"] in typed.columns:
             typed[c["name"]] = typed[c["name"]].where(typed[c["name"]].notna(), None)
@@ -290,11 +354,11 @@ def _dtype(series: pd.Series) -> str:
     return "str"
 
 
-def _table(name: str, columns: list[dict]) -> Table:
+def _table(name: str, columns: list[dict], keyed: bool = True) -> Table:
     return Table(
         name,
         MetaData(),
-        Column(ROW_ID, BigInteger, primary_key=True, autoincrement=False),
+        Column(ROW_ID, BigInteger, primary_key=keyed, autoincrement=False, nullable=False),
         *(Column(c["name"], _SQL_TYPES[c["dtype"]]) for c in columns),
     )
 

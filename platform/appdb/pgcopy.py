@@ -49,8 +49,8 @@ def constant(kind: str, value) -> bytes:
 def encode_rows(columns: Sequence[tuple[str, Any]], rows: int) -> bytes:
     """Encode ``rows`` rows; each column is (kind, constant bytes from ``constant``) or (kind, per-row numpy array).
 
-    Per-row kinds: int4, int8, float8 (1-D), float8[] (2-D, one array per row), text (1-D of str, None is NULL)
-    and nullable_float8 (1-D, NaN is NULL).
+    Per-row kinds: int4, int8, float8 (1-D), float8[] (2-D, one array per row), text (1-D of str, None is NULL, or a
+    pandas Categorical, NaN is NULL) and nullable_float8 (1-D, NaN is NULL).
     """
     texts = [i for i, (kind, values) in enumerate(columns) if kind in _VARIABLE and not isinstance(values, bytes)]
     if not texts:
@@ -64,19 +64,22 @@ def encode_rows(columns: Sequence[tuple[str, Any]], rows: int) -> bytes:
         if kind == "nullable_float8":
             lengths.append((~np.isnan(values)).astype(np.int64))
             continue
-        values = np.asarray(values, dtype=object)
-        null = pd.isna(values)
-        labels, inverse = np.unique(np.where(null, "", values).astype(str), return_inverse=True)
-        as_bytes = np.array([label.encode() for label in labels], dtype=object)
-        encoded[i] = as_bytes[inverse.ravel()].astype(bytes)
-        lengths.append(np.where(null, 0, np.array([len(b) + 1 for b in as_bytes])[inverse.ravel()]))
+        if isinstance(values, pd.Categorical):
+            codes, labels = values.codes, values.categories
+        else:
+            codes, labels = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)  # hashing, no sort
+        as_bytes = np.array([str(label).encode() for label in labels] + [b""], dtype=bytes)  # -1 (NULL): last
+        encoded[i] = as_bytes[codes]
+        widths = np.array([len(b) + 1 for b in as_bytes[:-1]] + [0], dtype=np.int64)
+        lengths.append(widths[codes])
     stacked = np.stack(lengths, axis=1)
     key = np.zeros(rows, dtype=np.int64)
     for column in stacked.T:  # one integer per combination of lengths: a 1-D unique is far faster than axis=0
         key = key * (int(column.max()) + 1) + column
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1))
     parts = []
-    for value in np.unique(key):
-        index = np.flatnonzero(key == value)
+    for index in np.split(order, starts[1:]):
         parts.append(_encode_group(columns, index, dict(zip(texts, map(int, stacked[index[0]]))), encoded))
     return b"".join(parts)
 

@@ -36,7 +36,7 @@ def run_demo(
     settings = Settings.load(home)
     from mlplatform import dagster_home
     from mlplatform.datasets.feature_types import TypeOverrides
-    from mlplatform.datasets.sources import SourceRequest, read_request
+    from mlplatform.datasets.sources import SourceRequest, check_source
     from mlplatform.definitions import build_definitions
     from mlplatform.runner import materialization_metadata, run_job
 
@@ -45,7 +45,7 @@ def run_demo(
     request = SourceRequest(
         dataset, target, None, overrides, options.get("encoding"), options.get("table"), options.get("query")
     )
-    name = read_request(request).name  # validates the source before anything runs
+    name = check_source(request).name  # reads the source through (bounded memory): refusals before anything runs
     instance = dagster_home.instance(settings)
     defs = build_definitions(settings, environ={}, files_from_anywhere=True)  # the user reads their own files
     progress = Progress()

@@ -1,22 +1,36 @@
-"""Read a dataset source into a clean frame: typed features with SQL-safe names, then the target column.
+"""Read a dataset source as typed chunks: features with SQL-safe names, then the target column.
 
-Sources: a built-in dataset, a CSV file (delimiter and encoding detected, or the encoding given), a Parquet file,
-or a table or query behind any SQLAlchemy URL. Every problem is a ``DatasetError`` naming the source, column and
-line, raised before anything is stored. Messages never quote a cell's value.
+Sources: a built-in dataset, a CSV file (read in chunks of ``CHUNK_ROWS`` rows, so memory does not grow with the
+file; delimiter and encoding detected, or the encoding given), a Parquet file, or a table or query behind any
+SQLAlchemy URL. Column types are planned from the first chunk and every chunk is checked against the plan (see
+``feature_types``). Every problem is a ``DatasetError`` naming the source, column and line; a problem found in a
+later chunk surfaces while the rows are consumed, which a load does inside its one transaction, so nothing is
+stored. Messages never quote a cell's value.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
+import dataclasses
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 from sklearn import datasets as sk_datasets
 
-from mlplatform.datasets.feature_types import FeatureTypeError, TypeOverrides, type_features
+from mlplatform.datasets.csv_file import open_csv
+from mlplatform.datasets.errors import DatasetError
+from mlplatform.datasets.feature_types import (
+    ChunkTyper,
+    FeatureTypeError,
+    Retype,
+    TypeOverrides,
+    TypePlan,
+    plan_types,
+)
 
 BUILTIN = {
     "iris": sk_datasets.load_iris,
@@ -30,11 +44,19 @@ MAX_COLUMN_NAME = 63  # PostgreSQL's identifier limit (bytes); SQLite accepts lo
 RESERVED = "row_id"  # app-db's own key column in every dataset table
 MIN_ROWS = 10  # the split needs rows for training and validation
 MIN_CLASS_ROWS = 2  # a stratified split needs every class on both sides
-SNIFF_BYTES = 64 * 1024
+_PANDAS_DTYPES = {"numeric": "float64", "categorical": "object", "int": "int64", "float": "float64", "str": "object"}
+T = TypeVar("T")
 
-
-class DatasetError(ValueError):
-    """A dataset source that cannot be loaded; the message says what is wrong and where."""
+__all__ = [
+    "DatasetError",
+    "SourceData",
+    "SourceRequest",
+    "check_source",
+    "read_all",
+    "read_request",
+    "read_source",
+    "read_through",
+]
 
 
 @dataclass(frozen=True)
@@ -51,18 +73,89 @@ class SourceRequest:
 
 
 @dataclass(frozen=True)
+class RawTable:
+    """A source's rows before typing: ``read(text_columns)`` yields chunks indexed by line (header = line 1)."""
+
+    origin: str
+    header: list[str]
+    read: Callable[[Sequence[str]], Iterator[pd.DataFrame]]
+
+
+@dataclass(frozen=True)
 class SourceData:
+    """A source with its type plan. ``chunks()`` yields typed rows (features as float or text, then the target);
+    ``frame`` holds all of them when the source was read whole (``read_all``)."""
+
     name: str
-    frame: pd.DataFrame  # feature columns (float or text) followed by the target column
-    target: str
-    task_type: str  # "classification" or "regression"
+    target: str  # the target's clean name
     source: str  # builtin name, absolute file path, or URL without password plus table or query
-    kinds: dict[str, str] = field(default_factory=dict)  # feature -> "numeric" | "categorical"
-    dropped: dict[str, str] = field(default_factory=dict)  # left-out column -> why
+    plan: TypePlan
+    target_plan: str  # "int" | "str" (classification) or "float" (regression)
+    table: RawTable = field(repr=False)
+    raw_target: str = ""
+    overrides: TypeOverrides = TypeOverrides()
+    forced: dict[str, str] = field(default_factory=dict)  # plans later chunks asked for, by clean column name
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def task_type(self) -> str:
+        return "regression" if self.target_plan == "float" else "classification"
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return self.plan.kinds
+
+    @property
+    def dropped(self) -> dict[str, str]:
+        return self.plan.dropped
 
     @property
     def features(self) -> list[str]:
-        return [c for c in self.frame.columns if c != self.target]
+        return list(self.plan.kinds)
+
+    @property
+    def columns(self) -> list[dict]:
+        """The stored columns: features, then the target, with app-db dtype and kind."""
+        dtypes = {"numeric": "float", "categorical": "str"}
+        features = [{"name": c, "dtype": dtypes[k], "kind": k} for c, k in self.kinds.items()]
+        return [*features, {"name": self.target, "dtype": self.target_plan, "kind": "target"}]
+
+    @property
+    def pandas_dtypes(self) -> dict[str, str]:
+        return {c["name"]: _PANDAS_DTYPES[c["dtype"]] for c in self.columns}
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """Typed chunks (index from 0 within each); raises ``Retype`` when a chunk widens the plan (see
+        ``read_through``) and ``DatasetError`` for bad rows, the end-of-table checks after the last chunk."""
+        if self.frame is not None:
+            yield self.frame
+            return
+        renamed = {raw: sql_name(raw) for raw in self.table.header}
+        text = [raw for raw, clean in renamed.items() if clean in self.plan.text_columns]
+        if self.target_plan == "str":
+            text.append(self.raw_target)
+        typer = ChunkTyper(self.plan, self.table.origin)
+        labels = _Labels(self.target_plan, self.raw_target, self.target, self.table.origin)
+        try:
+            for chunk in self.table.read(text):
+                typed = typer.type({renamed[c]: chunk[c] for c in chunk.columns if c != self.raw_target})
+                typed[self.target] = labels.add(chunk[self.raw_target])
+                yield typed.reset_index(drop=True)
+            typer.finish()
+        except FeatureTypeError as exc:
+            raise DatasetError(str(exc)) from None
+        labels.finish()
+
+    def retyped(self, change: Retype) -> SourceData:
+        """The same source planned again, with ``change`` forced."""
+        return _planned(
+            self.table,
+            self.name,
+            self.source,
+            self.raw_target,
+            self.overrides,
+            {**self.forced, change.column: change.plan},
+        )
 
 
 def sql_name(raw: str) -> str:
@@ -84,95 +177,93 @@ def validate_name(name: str) -> str:
 def read_source(
     spec: str, target: str | None = None, name: str | None = None, overrides: TypeOverrides | None = None
 ) -> SourceData:
-    """``spec`` is a built-in name (``iris``) or a file path; ``target`` is required for files."""
-    return read_request(SourceRequest(spec, target, name, overrides or TypeOverrides()))
+    """``spec`` is a built-in name (``iris``) or a file path; ``target`` is required for files. Read whole."""
+    return read_all(SourceRequest(spec, target, name, overrides or TypeOverrides()))
+
+
+def read_all(request: SourceRequest) -> SourceData:
+    """The source read through and held in memory (``frame``): for small tables and tests; loads stream."""
+
+    def whole(data: SourceData) -> SourceData:
+        frame = pd.concat(list(data.chunks()), ignore_index=True).astype(data.pandas_dtypes)
+        text = [c for c, dtype in data.pandas_dtypes.items() if dtype == "object"]
+        frame[text] = frame[text].where(frame[text].notna(), None)  # text (str or None), as app-db gives it back
+        return dataclasses.replace(data, frame=frame)
+
+    return read_through(read_request(request), whole)
+
+
+def check_source(request: SourceRequest) -> SourceData:
+    """Read the source through without keeping its rows: every refusal surfaces, memory stays bounded."""
+
+    def scan(data: SourceData) -> SourceData:
+        for _ in data.chunks():
+            pass
+        return data
+
+    return read_through(read_request(request), scan)
+
+
+def read_through(data: SourceData, consume: Callable[[SourceData], T]) -> T:
+    """``consume(data)``, started again with the wider plan whenever a chunk asks for one (each column's plan only
+    widens, so this ends)."""
+    while True:
+        try:
+            return consume(data)
+        except Retype as change:
+            data = data.retyped(change)
 
 
 def read_request(request: SourceRequest) -> SourceData:
+    """The source with its headers checked and its types planned from the first chunk; rows are read by
+    ``chunks()``."""
     spec = request.spec
     if spec in BUILTIN:
         frame = BUILTIN[spec](as_frame=True).frame
         frame.index = frame.index + 2
         name = validate_name(request.name or spec)
-        return _clean(frame, "target", name, spec, f"built-in dataset {spec!r}", request.overrides)
+        table = _frame_table(frame, f"built-in dataset {spec!r}")
+        return _planned(table, name, spec, "target", request.overrides, {})
     if "://" in spec:
         from mlplatform.datasets.sql_source import read_sql_source
 
         frame, origin, default_name, spec = read_sql_source(spec, request.table, request.query)
-        check_headers([str(c) for c in frame.columns], origin)
+        table = _frame_table(frame, origin)
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
             known = ", ".join(sorted(BUILTIN))
             raise DatasetError(f"dataset {spec!r} is neither a built-in ({known}) nor an existing file")
-        origin = f"{'Parquet' if _is_parquet(path) else 'CSV'} file {path}"
-        frame = _read_parquet(path, origin) if _is_parquet(path) else _read_csv(path, origin, request.encoding)
+        table = _parquet_table(path) if _is_parquet(path) else _csv_table(path, request.encoding)
         default_name, spec = sql_name(path.stem)[:40], str(path.resolve())
+    check_headers(table.header, table.origin)
     if not request.target:
-        raise DatasetError(f"{origin} needs a target column: pass --target COLUMN")
+        raise DatasetError(f"{table.origin} needs a target column: pass --target COLUMN")
     name = validate_name(request.name or default_name)
-    return _clean(frame, request.target, name, spec, origin, request.overrides)
+    return _planned(table, name, spec, request.target, request.overrides, {})
+
+
+def _frame_table(frame: pd.DataFrame, origin: str) -> RawTable:
+    return RawTable(origin, [str(c) for c in frame.columns], lambda _text: iter([frame.rename(columns=str)]))
+
+
+def _csv_table(path: Path, encoding: str | None) -> RawTable:
+    csv_file = open_csv(path, encoding)
+    return RawTable(csv_file.origin, csv_file.header, csv_file.chunks)
 
 
 def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
 
 
-def _read_parquet(path: Path, origin: str) -> pd.DataFrame:
+def _parquet_table(path: Path) -> RawTable:
+    origin = f"Parquet file {path}"
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{origin} cannot be read as Parquet: {type(exc).__name__}") from None
-    check_headers([str(c) for c in frame.columns], origin)
     frame.index = pd.RangeIndex(2, len(frame) + 2)  # "line" = row number + 1, as if the header were line 1
-    return frame
-
-
-def _read_csv(path: Path, origin: str, encoding: str | None) -> pd.DataFrame:
-    encoding = encoding or _utf8_or_refuse(path, origin)
-    with path.open(encoding=encoding, newline="") as handle:
-        head = handle.read(SNIFF_BYTES)
-    if not head.strip():
-        raise DatasetError(f"{origin} is empty: it needs a header line and at least one row")
-    delimiter = _delimiter(head)
-    header = next(csv.reader([head.splitlines()[0]], delimiter=delimiter))
-    check_headers(header, origin)
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True, skip_blank_lines=False, sep=delimiter, encoding=encoding)
-    except pd.errors.ParserError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f" on line {line.group(1)}" if line else ""
-        raise DatasetError(f"{origin} cannot be parsed{where}: a row has more fields than the header") from None
-    frame.index = frame.index + 2  # the file's line numbers (the header is line 1), for error messages
-    frame = frame.dropna(how="all")
-    if frame.empty:
-        raise DatasetError(f"{origin} has a header but no data rows")
-    return frame
-
-
-def _utf8_or_refuse(path: Path, origin: str) -> str:
-    """``utf-8-sig`` when the file decodes as UTF-8 (with or without a byte-order mark), else a clear refusal."""
-    line = 1
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                line += chunk[: exc.start].count(b"\n")
-                raise DatasetError(
-                    f"{origin} is not UTF-8 (first undecodable byte on line {line}); pass its encoding, "
-                    "e.g. --encoding latin-1"
-                ) from None
-            line += chunk.count(b"\n")
-    return "utf-8-sig"
-
-
-def _delimiter(head: str) -> str:
-    try:
-        return csv.Sniffer().sniff(head.splitlines()[0], delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+    return _frame_table(frame, origin)
 
 
 def check_headers(header: list[str], origin: str) -> None:
@@ -198,61 +289,110 @@ def check_headers(header: list[str], origin: str) -> None:
             )
 
 
-def _clean(
-    frame: pd.DataFrame, target: str, name: str, source: str, origin: str, overrides: TypeOverrides
+def _planned(
+    table: RawTable, name: str, source: str, target: str, overrides: TypeOverrides, forced: dict[str, str]
 ) -> SourceData:
-    target = _resolve_target(frame, target, origin)
-    renamed = {column: sql_name(column) for column in frame.columns}
+    """Plan the feature and target types from the first chunk."""
+    origin = table.origin
+    target = _resolve_target(table.header, target, origin)
+    renamed = {column: sql_name(column) for column in table.header}
     clashes = _clashes(renamed)
     if clashes:
         raise DatasetError(f"{origin}: columns {clashes} map to the same column name; rename them")
-    features = [c for c in frame.columns if c != target]
-    if not features:
+    if len(table.header) < 2:
         raise DatasetError(f"{origin} has only the target column {target!r}: no feature columns")
-    labels = frame[target]
-    gaps = labels.isna()
-    if gaps.any():
-        raise DatasetError(
-            f"{origin}: target column {target!r} is empty on {int(gaps.sum())} rows, the first on line "
-            f"{labels.index[gaps][0]}; fill or remove those rows"
-        )
+    first = next(table.read(()), None)
+    if first is None:
+        raise DatasetError(f"{origin} has a header but no data rows")
     try:
-        typed = type_features({renamed[c]: frame[c] for c in features}, overrides, origin)
+        features = {renamed[c]: first[c] for c in table.header if c != target}
+        plan = plan_types(features, overrides, forced, origin)
     except FeatureTypeError as exc:
         raise DatasetError(str(exc)) from None
-    task_type, labels = _task_type(labels)
-    _check_rows(labels, task_type, target, origin)
-    clean = typed.frame.reset_index(drop=True)
-    clean[renamed[target]] = labels.to_numpy()
-    return SourceData(name, clean, renamed[target], task_type, source, typed.kinds, typed.dropped)
+    target_plan = forced.get(renamed[target]) or _target_plan(first[target])
+    return SourceData(name, renamed[target], source, plan, target_plan, table, target, overrides, forced)
 
 
-def _check_rows(labels: pd.Series, task_type: str, target: str, origin: str) -> None:
-    if len(labels) < MIN_ROWS:
-        raise DatasetError(f"{origin} has {len(labels)} rows; training and validation need at least {MIN_ROWS}")
-    if task_type != "classification":
-        return
-    counts = labels.value_counts()
-    if len(counts) < 2:
-        raise DatasetError(f"{origin}: target column {target!r} has a single class; classification needs two")
-    rare = counts[counts < MIN_CLASS_ROWS]
-    if not rare.empty:
-        line = labels.index[labels.isin(rare.index)][0]
-        raise DatasetError(
-            f"{origin}: target column {target!r} has {len(rare)} class(es) with fewer than {MIN_CLASS_ROWS} rows "
-            f"(the first on line {line}); the split needs each class in training and validation"
-        )
+@dataclass
+class _Labels:
+    """Types the target chunk by chunk and keeps what the end-of-table checks need: rows, gaps, class counts."""
+
+    plan: str
+    raw_name: str
+    clean_name: str
+    origin: str
+    rows: int = 0
+    gaps: int = 0
+    first_gap: int = 0
+    classes: dict = field(default_factory=dict)  # label -> [rows, first line]
+
+    def add(self, raw: pd.Series) -> pd.Series:
+        self.rows += len(raw)
+        missing = raw.isna()
+        if missing.any():
+            self.first_gap = self.first_gap or int(raw.index[missing][0])
+            self.gaps += int(missing.sum())
+        labels = self._typed(raw[~missing])
+        if self.plan != "float":
+            firsts = labels.drop_duplicates()  # each class's first row in this chunk, indexed by line
+            for (line, label), count in zip(firsts.items(), labels.value_counts(sort=False)[firsts].to_numpy()):
+                self.classes.setdefault(label, [0, int(line)])[0] += int(count)
+            if self.plan == "int" and len(self.classes) > MAX_CLASSES:
+                raise Retype(self.clean_name, "float")
+        return labels.reindex(raw.index, fill_value=0 if self.plan == "int" else None)
+
+    def _typed(self, raw: pd.Series) -> pd.Series:
+        if self.plan == "str":
+            codes, uniques = pd.factorize(raw)
+            table = np.array([str(v).strip() for v in uniques], dtype=object)
+            return pd.Series(table[codes], index=raw.index, dtype=object)
+        numbers = pd.to_numeric(raw, errors="coerce")
+        if numbers.isna().any():
+            raise Retype(self.clean_name, "str")
+        if self.plan == "float":
+            return numbers.astype("float64")
+        if not bool((numbers == numbers.round()).all()):
+            raise Retype(self.clean_name, "float")
+        return numbers.astype("int64")
+
+    def finish(self) -> None:
+        target, origin = self.raw_name, self.origin
+        if self.gaps:
+            raise DatasetError(
+                f"{origin}: target column {target!r} is empty on {self.gaps} rows, the first on line "
+                f"{self.first_gap}; fill or remove those rows"
+            )
+        if self.rows < MIN_ROWS:
+            raise DatasetError(f"{origin} has {self.rows} rows; training and validation need at least {MIN_ROWS}")
+        if self.plan == "float":
+            return
+        if len(self.classes) < 2:
+            raise DatasetError(f"{origin}: target column {target!r} has a single class; classification needs two")
+        rare = [first for count, first in self.classes.values() if count < MIN_CLASS_ROWS]
+        if rare:
+            raise DatasetError(
+                f"{origin}: target column {target!r} has {len(rare)} class(es) with fewer than {MIN_CLASS_ROWS} "
+                f"rows (the first on line {min(rare)}); the split needs each class in training and validation"
+            )
 
 
-def _resolve_target(frame: pd.DataFrame, target: str, origin: str) -> str:
+def _target_plan(labels: pd.Series) -> str:
+    labels = labels.dropna()
+    numeric = pd.to_numeric(labels, errors="coerce")
+    if labels.empty or numeric.isna().any():
+        return "str"
+    integral = bool((numeric == numeric.round()).all())
+    return "int" if integral and numeric.nunique() <= MAX_CLASSES else "float"
+
+
+def _resolve_target(header: list[str], target: str, origin: str) -> str:
     """The header that is ``target``, as written or as its SQL-safe name (how app-db records it)."""
-    if target in frame.columns:
+    if target in header:
         return target
-    matches = [c for c in frame.columns if sql_name(c) == target]
+    matches = [c for c in header if sql_name(c) == target]
     if len(matches) == 1:
         return matches[0]
-    columns = ", ".join(map(str, frame.columns))
-    raise DatasetError(f"{origin} has no target column {target!r}; its columns are: {columns}")
+    raise DatasetError(f"{origin} has no target column {target!r}; its columns are: {', '.join(header)}")
 
 
 def _clashes(renamed: dict) -> list[str]:
@@ -260,13 +400,3 @@ def _clashes(renamed: dict) -> list[str]:
     for raw, new in renamed.items():
         seen.setdefault(new, []).append(str(raw))
     return [", ".join(group) for group in seen.values() if len(group) > 1]
-
-
-def _task_type(labels: pd.Series) -> tuple[str, pd.Series]:
-    numeric = pd.to_numeric(labels, errors="coerce")
-    if numeric.notna().all():
-        integral = bool((numeric == numeric.round()).all())
-        if integral and numeric.nunique() <= MAX_CLASSES:
-            return "classification", numeric.astype("int64")
-        return "regression", numeric.astype("float64")
-    return "classification", labels.astype(str).str.strip()

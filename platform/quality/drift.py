@@ -33,17 +33,19 @@ def feature_drift(
 
 
 def _numeric(ref: np.ndarray, cur: np.ndarray) -> dict:
-    ks = ks_2samp(ref, cur)
+    tested = len(ref) > 0 and len(cur) > 0  # a side without values (all gaps) has no distribution to compare
+    ks = ks_2samp(ref, cur) if tested else None
+    statistic, pvalue = (ks.statistic, ks.pvalue) if ks is not None else (np.nan, 1.0)
     psi = population_stability_index(ref, cur)
     return {
         "test": "ks",
-        "ks_statistic": float(ks.statistic),
-        "ks_pvalue": float(ks.pvalue),
+        "ks_statistic": float(statistic),
+        "ks_pvalue": float(pvalue),
         "psi": psi,
-        "reference_mean": float(ref.mean()),
-        "current_mean": float(cur.mean()),
+        "reference_mean": float(ref.mean()) if len(ref) else np.nan,
+        "current_mean": float(cur.mean()) if len(cur) else np.nan,
         "new_categories": 0,
-        "drifted": bool(ks.pvalue < KS_P_VALUE and psi >= PSI_LIMIT),
+        "drifted": bool(pvalue < KS_P_VALUE and psi >= PSI_LIMIT),
     }
 
 
@@ -69,13 +71,22 @@ def _categorical(ref: pd.Series, cur: pd.Series) -> dict:
 
 
 def population_stability_index(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
+    if len(reference) == 0 or len(current) == 0:
+        return 0.0
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
-        return 0.0 if np.all(current == reference[0]) else float("inf")
+    if len(edges) < 2:  # a constant reference: one bucket for its value, one for any other (finite, unlike inf)
+        same = float(np.mean(current == reference[0]))
+        return _psi(np.array([1.0, 0.0]), np.array([same, 1.0 - same]))
     edges[0], edges[-1] = -np.inf, np.inf
     expected = np.histogram(reference, edges)[0] / len(reference)
     actual = np.histogram(current, edges)[0] / len(current)
     return _psi(expected, actual)
+
+
+def drift_records(drift: pd.DataFrame) -> list[dict]:
+    """The drift table as JSON-safe rows: a statistic that does not apply (NaN) or is not finite is null."""
+    records = drift.astype(object).to_dict("records")
+    return [{k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in r.items()} for r in records]
 
 
 def _psi(expected: np.ndarray, actual: np.ndarray) -> float:

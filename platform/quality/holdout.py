@@ -1,6 +1,9 @@
 """A registered version with what it was trained on, and models scored on rows none of them has seen.
 
 The promotion gate and the monitoring report both judge models this way: ``evaluate_held_out`` is the one place.
+Memory does not grow with the table: a dataset version is read in chunks, once for each row's content key and label
+(16 bytes a row at most: the split needs them), then once more for the rows it keeps, a deterministic sample of at
+most ``sample_rows`` held-out rows, training rows and rows of the version.
 """
 
 from __future__ import annotations
@@ -8,14 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from sqlalchemy import Engine
 
-from mlplatform.appdb.datasets import DatasetVersion, get_version, read_rows
+from mlplatform.appdb.datasets import DatasetVersion, get_version, iter_feature_chunks
 from mlplatform.model_registry import ModelRegistry
 from mlplatform.training.scoring import PRIMARY_METRIC, score_model
-from mlplatform.training.split import SplitSpec, held_out, split
+from mlplatform.training.split import SplitSpec, row_keys, split_positions
+
+SAMPLE_ROWS = 100_000  # at most this many rows are scored, and compared for drift, per report or gate decision
+CHUNK_ROWS = 50_000
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads the row keys, so the sample is not the split's own order
 
 
 @dataclass
@@ -31,14 +39,22 @@ class TrainedModel:
 
 @dataclass
 class HeldOutEvaluation:
-    """Models scored on the rows of ``dataset`` that none of them was trained on."""
+    """Models scored on rows of ``dataset`` that none of them was trained on (a sample of at most ``sample_rows``)."""
 
     dataset: DatasetVersion
     metric: str
     scores: list[float | None]  # one per model, in the order given; None: the model cannot score this dataset
-    held_out_rows: int
-    training: list[pd.DataFrame] = field(repr=False)  # each model's training rows, in the same order
-    frame: pd.DataFrame = field(repr=False)  # all rows of the dataset version
+    held_out_rows: int  # the rows scored
+    reference: pd.DataFrame = field(repr=False)  # a sample of the first model's training rows
+    frame: pd.DataFrame = field(repr=False)  # a sample of the rows of the dataset version
+
+
+@dataclass
+class _RowFacts:
+    """Each row's content key and label code (codes sort like the labels), in ``row_id`` order."""
+
+    keys: np.ndarray
+    codes: np.ndarray
 
 
 def trained_model(engine: Engine, registry: ModelRegistry, version: ModelVersion) -> TrainedModel:
@@ -47,27 +63,82 @@ def trained_model(engine: Engine, registry: ModelRegistry, version: ModelVersion
     return TrainedModel(version, registry.load_model(version), dataset)
 
 
-def evaluate_held_out(engine: Engine, dataset: DatasetVersion, models: list[TrainedModel]) -> HeldOutEvaluation:
-    """Read the dataset version once, recompute every model's training rows, score each on the rest, with the
-    primary metric recorded on the first model (the default for versions that record none)."""
-    frame = read_rows(engine, dataset)
-    training = [_training_rows(engine, model, dataset, frame) for model in models]
-    rows = held_out(frame, *training)
-    if rows.empty:
+def evaluate_held_out(
+    engine: Engine, dataset: DatasetVersion, models: list[TrainedModel], sample_rows: int = SAMPLE_ROWS
+) -> HeldOutEvaluation:
+    """Recompute every model's training rows, score each on a sample of the rest, with the primary metric recorded
+    on the first model (the default for versions that record none)."""
+    facts = {(dataset.name, dataset.version): _row_facts(engine, dataset)}
+    current = facts[(dataset.name, dataset.version)]
+    seen = np.zeros(len(current.keys), dtype=bool)
+    trainings = []
+    for trained in models:
+        own = trained.dataset
+        if (own.name, own.version) not in facts:
+            facts[(own.name, own.version)] = _row_facts(engine, own)
+        own_facts = facts[(own.name, own.version)]
+        spec = SplitSpec.from_tags(trained.version.tags)
+        train, _ = split_positions(own_facts.keys, own_facts.codes, own.task_type, spec)
+        trainings.append((own, own_facts, train))
+        seen |= _contains(np.sort(own_facts.keys[train]), current.keys)  # by content, as the split compares rows
+    held = _sample(np.flatnonzero(~seen), current.keys, sample_rows)
+    if len(held) == 0:
         raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that the models were not trained on")
+    reference_dataset, reference_facts, reference_train = trainings[0]
+    reference_positions = _sample(reference_train, reference_facts.keys, sample_rows)
+    wanted = {"held": held, "frame": _sample(np.arange(len(current.keys)), current.keys, sample_rows)}
+    same = reference_facts is current
+    if same:
+        wanted["reference"] = reference_positions
+    rows = _rows_at(engine, dataset, wanted)
+    reference = rows["reference"] if same else _rows_at(engine, reference_dataset, {"r": reference_positions})["r"]
     metric = models[0].version.tags.get("metric") or PRIMARY_METRIC[dataset.task_type]
-    scores = [_score_on(model, rows, dataset, metric) for model in models]
-    return HeldOutEvaluation(dataset, metric, scores, len(rows), training, frame)
+    scores = [_score_on(model, rows["held"], dataset, metric) for model in models]
+    return HeldOutEvaluation(dataset, metric, scores, len(rows["held"]), reference, rows["frame"])
 
 
-def _training_rows(engine: Engine, trained: TrainedModel, loaded: DatasetVersion, frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows the version was trained on, from its dataset version and recorded split (``frame`` holds the rows of
-    ``loaded``, which most models were trained on: it is not read again)."""
-    dataset = trained.dataset
-    if (loaded.name, loaded.version) != (dataset.name, dataset.version):
-        frame = read_rows(engine, dataset)
-    train, _ = split(frame, dataset.target_column, dataset.task_type, SplitSpec.from_tags(trained.version.tags))
-    return train
+def _row_facts(engine: Engine, dataset: DatasetVersion) -> _RowFacts:
+    keys, codes, labels = [], [], pd.Index([])
+    columns = [c["name"] for c in dataset.columns]
+    for chunk in iter_feature_chunks(engine, dataset, columns, CHUNK_ROWS):
+        keys.append(row_keys(chunk).to_numpy())
+        if dataset.task_type == "classification":
+            labels = labels.append(pd.Index(chunk[dataset.target_column].unique())).unique()
+            codes.append(labels.get_indexer(chunk[dataset.target_column]).astype(np.int32))
+    key_array = np.concatenate(keys) if keys else np.array([], dtype=np.uint64)
+    if not codes:
+        return _RowFacts(key_array, np.zeros(len(key_array), dtype=np.int32))
+    rank = np.argsort(np.argsort(labels.to_numpy(), kind="stable"), kind="stable").astype(np.int32)
+    return _RowFacts(key_array, rank[np.concatenate(codes)])
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is among ``sorted_keys`` (a sorted array; no sort of both together)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    found = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+    return sorted_keys[found] == keys
+
+
+def _sample(positions: np.ndarray, keys: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``positions``, the same ones for the same rows every time (smallest mixed keys)."""
+    if len(positions) <= limit:
+        return np.sort(positions)
+    mixed = keys[positions] * _MIX
+    return np.sort(positions[np.argpartition(mixed, limit)[:limit]])
+
+
+def _rows_at(engine: Engine, dataset: DatasetVersion, wanted: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """The rows at the given positions (``row_id``s, sorted), one pass over the version for all of them."""
+    columns = [c["name"] for c in dataset.columns]
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in wanted}
+    for chunk in iter_feature_chunks(engine, dataset, columns, CHUNK_ROWS):
+        ids = chunk.index.to_numpy()
+        for name, positions in wanted.items():
+            inside = positions[(positions >= ids[0]) & (positions <= ids[-1])]
+            if len(inside):
+                parts[name].append(chunk.loc[chunk.index.isin(inside)])
+    return {name: pd.concat(frames) if frames else pd.DataFrame(columns=columns) for name, frames in parts.items()}
 
 
 def _score_on(trained: TrainedModel, rows: pd.DataFrame, dataset: DatasetVersion, metric: str) -> float | None:

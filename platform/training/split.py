@@ -37,10 +37,20 @@ def row_keys(frame: pd.DataFrame) -> pd.Series:
 
 
 def split(frame: pd.DataFrame, target: str, task_type: str, spec: SplitSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ordered = frame.loc[row_keys(frame).sort_values(kind="stable").index]
-    stratify = ordered[target] if task_type == "classification" and _stratifiable(ordered[target], spec) else None
+    train, validation = split_positions(row_keys(frame).to_numpy(), frame[target].to_numpy(), task_type, spec)
+    return frame.iloc[train], frame.iloc[validation]
+
+
+def split_positions(
+    keys: np.ndarray, labels: np.ndarray, task_type: str, spec: SplitSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training and validation rows, from each row's key and label alone (labels may be codes
+    that sort like the labels): what ``split`` does, without the rows' other columns in memory."""
+    order = np.argsort(keys, kind="stable")
+    ordered = labels[order] if task_type == "classification" else None
+    stratify = ordered if ordered is not None and _stratifiable(pd.Series(ordered), spec) else None
     train, validation = train_test_split(
-        ordered, test_size=spec.validation_fraction, random_state=spec.seed, stratify=stratify
+        order, test_size=spec.validation_fraction, random_state=spec.seed, stratify=stratify
     )
     return train, validation
 

@@ -15,7 +15,7 @@ from tables import customer_table, write_csv
 from mlplatform.appdb.datasets import TooManyColumns, latest_version, read_rows, store_dataset
 from mlplatform.appdb.engine import engine_for
 from mlplatform.appdb.schema import dataset_versions
-from mlplatform.datasets.sources import SourceData, read_source
+from mlplatform.datasets.sources import SourceRequest, read_request, read_source
 
 CHILD = Path(__file__).with_name("load_child.py")
 
@@ -118,15 +118,16 @@ def _gaps_as_none(frame):
     return frame.astype(object).where(frame.notna(), None)
 
 
-def test_a_table_wider_than_the_backend_holds_is_refused_before_any_write(app_db_uri):
+def test_a_table_wider_than_the_backend_holds_is_refused_before_any_write(app_db_uri, tmp_path):
     import pandas as pd
 
     engine = engine_for(app_db_uri)
     width = 2100
-    frame = pd.DataFrame({f"f{i}": [0.0, 1.0] for i in range(width)} | {"y": [0, 1]})
-    data = SourceData("wide", frame, "y", "classification", "test", {f"f{i}": "numeric" for i in range(width)})
+    frame = pd.DataFrame({f"f{i}": [0.5, 1.5] * 6 for i in range(width)} | {"y": [0, 1] * 6})
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False)
     with pytest.raises(TooManyColumns, match=r"dataset 'wide' has 2101 columns; app-db on \w+ holds at most"):
-        store_dataset(engine, data)
+        store_dataset(engine, read_request(SourceRequest(str(path), "y")))
     assert _versions(engine) == [] and _dataset_tables(engine) == []
 
 

@@ -7,7 +7,15 @@ import re
 import pytest
 
 from mlplatform.datasets.feature_types import TypeOverrides
-from mlplatform.datasets.sources import DatasetError, SourceRequest, read_request, read_source, sql_name, validate_name
+from mlplatform.datasets.sources import (
+    DatasetError,
+    SourceRequest,
+    read_all,
+    read_request,
+    read_source,
+    sql_name,
+    validate_name,
+)
 
 IRIS_FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 SQL_SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -127,7 +135,7 @@ def test_non_utf8_is_refused_unless_the_encoding_is_given(tmp_path):
     path.write_bytes(("city,n,y\n" + "".join(f"Malm\u00f6,{i},{'ab'[i % 2]}\n" for i in range(12))).encode("latin-1"))
     with pytest.raises(DatasetError, match=r"is not UTF-8 \(first undecodable byte on line 2\); pass its encoding"):
         read_source(str(path), target="y")
-    data = read_request(SourceRequest(str(path), "y", encoding="latin-1"))
+    data = read_all(SourceRequest(str(path), "y", encoding="latin-1"))
     assert set(data.frame["city"]) == {"Malm\u00f6"}
 
 
@@ -229,10 +237,10 @@ def test_sql_table_and_query_sources(tmp_path):
     engine = create_engine(url)
     customer_table(100).to_sql("sales", engine, index=False)
     engine.dispose()
-    table = read_request(SourceRequest(url, "churned", table="sales"))
+    table = read_all(SourceRequest(url, "churned", table="sales"))
     assert (table.name, len(table.frame)) == ("sales", 100)
     assert table.source == f"{url} table 'sales'"
-    query = read_request(SourceRequest(url, "churned", "recent", query="select * from sales where monthly_spend > 40"))
+    query = read_all(SourceRequest(url, "churned", "recent", query="select * from sales where monthly_spend > 40"))
     assert query.name == "recent" and 20 < len(query.frame) < 100
     assert query.kinds == table.kinds
     with pytest.raises(DatasetError, match="give exactly one of --table NAME or --query SQL"):

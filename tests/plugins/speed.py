@@ -28,6 +28,8 @@ QUICK_LIMIT_S = 30.0
 SLOW = {
     "appdb/test_batch_inference_pg.py::*": "PostgreSQL, the whole lifecycle",
     "appdb/test_pgcopy.py::*": "PostgreSQL",
+    "datasets/test_chunked_csv.py::*": "files of three 100,000-row chunks, loaded into app-db (10-50 s each)",
+    "quality/test_holdout.py::*": "a training and app-db versions read in chunks (about 10-30 s)",
     "appdb/test_dataset_loads.py::*": "PostgreSQL, loads in child processes (killed mid-way, racing)",
     "assets/test_tables.py::*": "the demo on a table with categories, a model server (about 2-3 min)",
     "assets/test_metric_gate.py::*": "three trainings (about 2-4 min)",

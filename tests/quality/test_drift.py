@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlplatform.quality.drift import PSI_LIMIT, feature_drift, population_stability_index
+from mlplatform.quality.drift import PSI_LIMIT, drift_records, feature_drift, population_stability_index
 
 
 @pytest.fixture
@@ -59,12 +60,25 @@ def test_only_requested_features_are_reported(reference):
     assert report["feature"].tolist() == ["b"]
 
 
-@pytest.mark.parametrize(
-    "current, expected",
-    [(np.full(50, 3.0), 0.0), (np.array([3.0, 3.0, 4.0]), math.inf), (np.full(20, 2.0), math.inf)],
-)
-def test_psi_of_a_constant_reference(current, expected):
-    assert population_stability_index(np.full(100, 3.0), current) == expected
+def test_psi_of_a_constant_reference_is_finite_and_grows_with_the_share_of_other_values():
+    reference = np.full(100, 3.0)
+    same = population_stability_index(reference, np.full(50, 3.0))
+    a_third = population_stability_index(reference, np.array([3.0, 3.0, 4.0]))
+    all_other = population_stability_index(reference, np.full(20, 2.0))
+    assert same == pytest.approx(0.0, abs=1e-4)
+    assert PSI_LIMIT < a_third < all_other < math.inf
+
+
+def test_drift_records_are_valid_json_for_categories_constants_and_empty_sides():
+    reference = pd.DataFrame({"a": [1.0] * 40, "gap": [np.nan] * 40, "c": ["x", "y"] * 20})
+    current = pd.DataFrame({"a": [2.0] * 40, "gap": [1.0] * 40, "c": ["x", "new"] * 20})
+    drift = feature_drift(reference, current, ["a", "gap", "c"], {"c": "categorical"})
+    records = drift_records(drift)
+    assert json.loads(json.dumps(records, allow_nan=False)) == records
+    by_feature = {r["feature"]: r for r in records}
+    assert by_feature["c"]["ks_statistic"] is None and by_feature["c"]["new_categories"] == 20
+    assert by_feature["gap"]["ks_statistic"] is None and by_feature["gap"]["drifted"] is False
+    assert by_feature["a"]["drifted"] is True
 
 
 def test_psi_grows_with_the_shift():
