@@ -12,66 +12,17 @@ import urllib.error
 import urllib.request
 
 import pytest
-from dagster import SkipReason, build_sensor_context
+from dagster import SkipReason
 
 from mlplatform.aliases import move_alias
-from mlplatform.contract import load_sample_input
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.processes import free_port, running
-from mlplatform.serving.reconcile import health, stop_all
+from mlplatform.serving.reconcile import stop_all
 
 from conftest import Lifecycle, embedded_settings
+from sensor_world import World
 
 MODEL = "mlplatform_iris"
-
-
-class World:
-    def __init__(self, lifecycle: Lifecycle) -> None:
-        self.lifecycle, self.cursor = lifecycle, None
-        self.registry = lifecycle.registry()
-        self.sample = load_sample_input(self.registry, self.registry.require_alias(MODEL, "Production").run_id)
-
-    def evaluate(self, mlflow=None):
-        """One evaluation of the code location's alias sensor at the current cursor (which it does not advance)."""
-        resources = {
-            "mlflow": mlflow or self.lifecycle.defs.resources["mlflow"],
-            "serving": self.lifecycle.defs.resources["serving"],
-        }
-        context = build_sensor_context(instance=self.lifecycle.instance, cursor=self.cursor, resources=resources)
-        [sensor] = self.lifecycle.defs.sensors
-        return sensor(context)
-
-    def tick(self):
-        result = self.evaluate()
-        if not isinstance(result, SkipReason):
-            self.cursor = result.cursor
-        return result
-
-    def run(self, request):
-        job = self.lifecycle.defs.resolve_job_def("serving_job")
-        return job.execute_in_process(
-            run_config=request.run_config, instance=self.lifecycle.instance, tags=request.tags, raise_on_error=False
-        )
-
-    def tick_and_run(self):
-        result = self.tick()
-        return result, [self.run(r) for r in result.run_requests]
-
-    def status(self) -> list[dict]:
-        backend = self.lifecycle.serving()
-        records = list(backend.state.read().values())
-        probed = health(backend, records)
-        return [
-            {"version": r.upstream.version, "url": r.address, "healthy": probed[r.name], "record": r} for r in records
-        ]
-
-    def invoke(self, url: str, payload: bytes, content_type: str = "application/json"):
-        request = urllib.request.Request(f"{url}/invocations", data=payload, headers={"Content-Type": content_type})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.headers["X-Model-Version"], json.loads(response.read())["predictions"]
-
-    def sample_payload(self) -> bytes:
-        return json.dumps({"dataframe_split": json.loads(self.sample.to_json(orient="split", index=False))}).encode()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +31,7 @@ def world(tmp_path_factory, migrated_mlflow_store):
     lifecycle.load("iris")
     lifecycle.run("training_job", "iris")  # v1: challenger and Production
     lifecycle.run("training_job", "iris")  # v2: challenger
-    yield World(lifecycle)
+    yield World(lifecycle, MODEL)
     stop_all(lifecycle.serving())
     lifecycle.instance.dispose()
 
