@@ -4,7 +4,9 @@ One run writes a generated CSV of N rows, then times on the same file: (a) the p
 content-hash, binary COPY in one transaction) in a fresh process, so its peak RSS is its own; (b) pandas
 ``read_csv`` + ``to_sql``; (c) the old stack's load, each row a JSONB document through SQLAlchemy's ORM (timed on at
 most ``OLD_STACK_ROWS`` rows: it is the slowest by far); and (d) the ceiling, the server's own
-``COPY ... FROM STDIN (FORMAT csv)`` of the file.
+``COPY ... FROM STDIN (FORMAT csv)`` of the file. Then (e) the monitoring report over the loaded version, in a fresh
+process too (``monitoring_peak_rss_mb``), with a HistGradientBoosting model fitted on its first ``MODEL_ROWS`` rows
+as production.
 """
 
 from __future__ import annotations
@@ -16,18 +18,25 @@ import tempfile
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 from sqlalchemy import JSON, Column, Engine, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from mlplatform.appdb.datasets import latest_version, store_dataset
+from mlplatform.appdb.datasets import iter_feature_chunks, latest_version, store_dataset
 from mlplatform.appdb.engine import engine_for, psycopg_connection
 from mlplatform.datasets.sources import SourceRequest, read_request
+from mlplatform.monitoring import build_report
+from mlplatform.quality.holdout import TrainedModel
+from mlplatform.training.candidates import candidate_pipelines
+from mlplatform.training.split import SplitSpec
 
 CHUNK_ROWS = 100_000
 OLD_STACK_ROWS = 100_000
+MODEL_ROWS = 20_000  # the monitored model is fitted on this many rows (the report is over the whole table)
 COLUMNS = "amount,quantity,channel,region,member,label"
 DATASET = "bench_load"
 
@@ -68,23 +77,53 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
             frame.to_csv(handle, header=False, index=False)
 
 
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _platform(uri: str, path: str, queue) -> None:
     engine = engine_for(uri)
     started = time.perf_counter()
     stored = store_dataset(engine, read_request(SourceRequest(path, "label", DATASET)))
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"rows": stored.rows, "seconds": seconds, "peak_rss_mb": peak})
+    queue.put({"rows": stored.rows, "seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb()})
 
 
-def _in_fresh_process(uri: str, path: str) -> dict:
+def _monitoring(uri: str, model_path: str, queue) -> None:
+    """The monitoring report over the loaded version, production being a model recorded as trained on it."""
+    engine = engine_for(uri)
+    dataset = latest_version(engine, DATASET)
+    assert dataset is not None
+    tags = [
+        ModelVersionTag(k, v) for k, v in {**SplitSpec().as_tags(), "metric": "accuracy", "metric_value": "0.5"}.items()
+    ]
+    production = TrainedModel(ModelVersion(DATASET, "1", 0, tags=tags), joblib.load(model_path), dataset)
+    started = time.perf_counter()
+    report = build_report(engine, dataset, production, None)
+    queue.put({"rows": report.held_out_rows, "seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb()})
+
+
+def _in_fresh_process(target, *args) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_platform, args=(uri, path, queue))
+    process = context.Process(target=target, args=(*args, queue))
     process.start()
     result = queue.get()
     process.join()
     return result
+
+
+def _production_model(engine: Engine, folder: str) -> str:
+    """HistGradientBoosting fitted on the first rows of the loaded version, saved for the monitoring process."""
+    dataset = latest_version(engine, DATASET)
+    assert dataset is not None
+    sample = next(iter_feature_chunks(engine, dataset, [c["name"] for c in dataset.columns], MODEL_ROWS))
+    numeric = [f for f, k in dataset.kinds.items() if k == "numeric"]
+    categorical = [f for f, k in dataset.kinds.items() if k == "categorical"]
+    model = candidate_pipelines("classification", 0, numeric, categorical, len(sample))["hist_gradient_boosting"]
+    model.fit(sample[dataset.features], sample[dataset.target_column])
+    path = str(Path(folder) / "production.joblib")
+    joblib.dump(model, path)
+    return path
 
 
 def _to_sql(engine: Engine, path: Path) -> float:
@@ -137,12 +176,16 @@ def bench_load(uri: str, rows: int, only_platform: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench_load.csv"
         write_csv(path, rows)
-        platform = _in_fresh_process(uri, str(path))
+        platform = _in_fresh_process(_platform, uri, str(path))
+        monitoring = _in_fresh_process(_monitoring, uri, _production_model(engine, folder))
         report = {
             "rows": rows,
             "platform_seconds": round(platform["seconds"], 3),
             "platform_rows_per_s": round(platform["rows"] / platform["seconds"]),
             "platform_peak_rss_mb": round(platform["peak_rss_mb"], 1),
+            "monitoring_seconds": round(monitoring["seconds"], 3),
+            "monitoring_rows_scored": monitoring["rows"],
+            "monitoring_peak_rss_mb": round(monitoring["peak_rss_mb"], 1),
         }
         if not only_platform:
             old_rows = min(rows, OLD_STACK_ROWS)

@@ -18,6 +18,9 @@ KEYS = {
     "platform_seconds",
     "platform_rows_per_s",
     "platform_peak_rss_mb",
+    "monitoring_seconds",
+    "monitoring_rows_scored",
+    "monitoring_peak_rss_mb",
     "to_sql_rows_per_s",
     "old_stack_rows_per_s",
     "old_stack_rows_timed",
@@ -40,6 +43,7 @@ def test_bench_load_prints_every_key_and_leaves_nothing_behind(postgres_admin):
         report = json.loads(result.stdout)
         assert set(report) == KEYS
         assert report["rows"] == 20000 and report["old_stack_rows_timed"] == 20000
+        assert 3_900 < report["monitoring_rows_scored"] <= 4_000  # the held-out fifth, less rows equal to training ones
         assert all(report[k] > 0 for k in KEYS)
         engine = engine_for(url)
         assert not [t for t in inspect(engine).get_table_names() if t.startswith(("ds_", "bench_"))]
