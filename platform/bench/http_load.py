@@ -4,7 +4,7 @@ keep-alive connection and timing every answer.
 ``alternate`` loads several addresses in turn, in short slices whose order flips every round (A B, B A, ...), so
 that on a shared, noisy machine each address meets the same conditions; ``until_stopped`` loads one address until
 told to stop (load in the background of something else). The clients cost little next to a scoring server (an
-answer is parsed, not decoded); ``client_cpu_share`` reports what they used of one core.
+answer is read, not decoded); ``bench serve`` reports their share of one core as ``client_cpu_share``.
 """
 
 from __future__ import annotations
