@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-quick lint typecheck install dev clean
+.PHONY: demo test test-quick lint typecheck install dev clean images stack-secrets stack-up stack-down stack-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,7 @@ test: lint typecheck
 	bash tests/setup/observability.sh
 	VENV=$(VENV) bash tests/setup/browser.sh
 	PYTHON=$(PYTHON) bash tests/setup/airflow_venv.sh
+	bash tests/setup/docker.sh
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 ## make test-quick: the inner loop, unit and in-process tests (not `slow`, see tests/plugins/speed.py); no set-up
@@ -57,3 +58,34 @@ dev: $(STAMP)
 
 clean:
 	rm -rf .mlplatform
+
+## The compose stack (docs/stack.md). `make images` builds the platform and Airflow images from this checkout;
+## BASE_IMAGE=<image> builds them FROM another base (tests/setup/docker.sh uses a local Debian base).
+DOCKER ?= docker
+COMPOSE ?= docker-compose --project-directory deploy -f deploy/docker-compose.yml --env-file deploy/.env
+BASE_IMAGE ?= python:3.11-slim-bookworm
+PLATFORM_IMAGE ?= mlplatform/platform:0.1.0
+AIRFLOW_IMAGE ?= mlplatform/airflow:3.3.2
+
+images:
+	$(DOCKER) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -f deploy/images/platform/Dockerfile -t $(PLATFORM_IMAGE) .
+	$(DOCKER) build --build-arg BASE_IMAGE=$(BASE_IMAGE) -f deploy/images/airflow/Dockerfile -t $(AIRFLOW_IMAGE) deploy
+
+## make stack-secrets: deploy/.env from deploy/.env.example with strong random secrets (kept if it exists)
+stack-secrets:
+	bash deploy/stack-secrets.sh deploy/.env
+
+## make stack-up: build the images, write deploy/.env if missing, start everything (Grafana, Loki, Alloy included)
+## and wait until every service is healthy. UIs on 127.0.0.1: docs/stack.md.
+STACK_PROFILES ?= --profile observability
+stack-up: images stack-secrets
+	$(COMPOSE) $(STACK_PROFILES) up -d
+	python3 deploy/stack.py wait --env deploy/.env
+
+## make stack-down: stop and remove the containers (the volumes, i.e. the data, stay: add -v by hand to drop them)
+stack-down:
+	$(COMPOSE) $(STACK_PROFILES) down
+
+## make stack-smoke: through the stack's own endpoints: load iris, train, promote, ask the Production model
+stack-smoke:
+	python3 deploy/stack.py smoke --env deploy/.env

@@ -8,7 +8,13 @@ by the tracking server), so no credential appears in their labels or command lin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from dagster import DagsterRun
+from dagster_docker import DockerRunLauncher
+from dagster_docker.container_context import DockerContainerContext
+from docker import DockerClient
 
 from mlplatform.serving.backend import GatewayLimits, gateway_command
 from mlplatform.serving.scoring_client import wait_ready
@@ -85,12 +91,19 @@ class DockerBackend:
     ) -> None:
         if not image or not network:
             raise ValueError("the Docker serving backend needs MLPLATFORM_IMAGE and MLFLOW_SERVE_NETWORK")
-        import docker
-
-        self.client = docker.from_env()
+        self._client: DockerClient | None = None
         self.tracking_uri, self.limits = tracking_uri, limits
         self.image, self.network, self.volume = image, network, volume
         self.state = ServingState(Path(STATE_VOLUME) if Path(STATE_VOLUME).exists() else Path(home) / "serving")
+
+    @property
+    def client(self) -> DockerClient:
+        """The engine, reached on first use: reading the serving state (the exporter) needs no Docker socket."""
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env()
+        return self._client
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
         spec = scoring_spec(name, model, alias, version, self.image, self.network, self.tracking_uri)
@@ -145,3 +158,49 @@ class DockerBackend:
             self.client.containers.get(name).remove(force=True)
         except docker.errors.NotFound:
             pass
+
+
+SOCKET = "/var/run/docker.sock"
+SERVING_JOB = "serving_job"
+
+
+def serving_run_kwargs(socket_gid: int, state_volume: str = "mlplatform-serving") -> dict:
+    """What a serving run's container gets on top of every run's: the Docker socket (it starts and stops the serving
+    containers), its group (the image runs as a non-root user), and the serving state volume (servers.json, the
+    gateways' upstream files, Prometheus' targets.json)."""
+    return {
+        "volumes": {SOCKET: {"bind": SOCKET, "mode": "rw"}, state_volume: {"bind": STATE_VOLUME, "mode": "rw"}},
+        "group_add": [str(socket_gid)],
+    }
+
+
+class ServingAwareDockerRunLauncher(DockerRunLauncher):
+    """Dagster's DockerRunLauncher, one container per run, where only ``serving_job`` runs get the Docker socket.
+
+    The socket is root on the host: a training or inference run has no use for it, so it never sees it. The
+    serving job is the one that starts serving containers (the alias sensor's runs), so its containers get it.
+    Configured in deploy/dagster/dagster.yaml like DockerRunLauncher (same config schema).
+    """
+
+    def get_container_context(self, dagster_run: DagsterRun) -> DockerContainerContext:
+        context = super().get_container_context(dagster_run)
+        if dagster_run.job_name != SERVING_JOB:
+            return context
+        extra = serving_run_kwargs(os.stat(SOCKET).st_gid)
+        merged_volumes = {**_volumes(context.container_kwargs.get("volumes")), **extra["volumes"]}
+        return context.merge(
+            DockerContainerContext(container_kwargs={"volumes": merged_volumes, "group_add": extra["group_add"]})
+        )
+
+
+def _volumes(volumes: object) -> dict:
+    """Docker SDK volumes as a dict, whether given as a dict or as ``["src:dst[:mode]", ...]``."""
+    if not volumes:
+        return {}
+    if isinstance(volumes, dict):
+        return dict(volumes)
+    result = {}
+    for item in volumes if isinstance(volumes, list | tuple) else ():
+        source, bind, *mode = str(item).split(":")
+        result[source] = {"bind": bind, "mode": mode[0] if mode else "rw"}
+    return result
