@@ -103,7 +103,8 @@ def _row_facts(engine: Engine, dataset: DatasetVersion) -> _RowFacts:
     for chunk in iter_feature_chunks(engine, dataset, columns, CHUNK_ROWS):
         keys.append(row_keys(chunk).to_numpy())
         if dataset.task_type == "classification":
-            labels = labels.append(pd.Index(chunk[dataset.target_column].unique())).unique()
+            found = pd.Index(chunk[dataset.target_column].unique())
+            labels = found if labels.empty else labels.append(found).unique()  # first seen first: codes stay put
             codes.append(labels.get_indexer(chunk[dataset.target_column]).astype(np.int32))
     key_array = np.concatenate(keys) if keys else np.array([], dtype=np.uint64)
     if not codes:

@@ -7,9 +7,10 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import train_test_split
 
 from mlplatform.datasets.sources import read_source
-from mlplatform.training.split import SplitSpec, held_out, split
+from mlplatform.training.split import SplitSpec, held_out, split, split_positions
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,20 @@ def test_held_out_after_two_splits(iris):
     assert not set(rows(held)) & seen
     expected = [i for i, row in zip(iris.index, map(tuple, iris.to_numpy().tolist())) if row not in seen]
     assert held.index.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "rows, classes, seed, fraction",
+    [(150, 3, 0, 0.2), (1_001, 2, 7, 0.25), (5_000, 11, 3, 0.05), (20_000, 3, 0, 0.5), (40, 20, 1, 0.5)],
+)
+def test_the_positions_split_is_scikit_learns_stratified_split(rows, classes, seed, fraction):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 2**63, rows, dtype=np.uint64)
+    labels = np.arange(rows) % classes if rows < classes * 3 else rng.integers(0, classes, rows)  # 2+ rows a class
+    spec = SplitSpec(seed=seed, validation_fraction=fraction)
+    train, validation = split_positions(keys, labels, "classification", spec)
+    order = np.argsort(keys, kind="stable")
+    expected_train, expected_validation = train_test_split(
+        order, test_size=fraction, random_state=seed, stratify=labels[order]
+    )
+    assert train.tolist() == expected_train.tolist() and validation.tolist() == expected_validation.tolist()
