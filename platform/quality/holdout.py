@@ -80,13 +80,16 @@ def evaluate_held_out(
         spec = SplitSpec.from_tags(trained.version.tags)
         train, _ = split_positions(own_facts.keys, own_facts.codes, own.task_type, spec)
         trainings.append((own, own_facts, train))
-        seen |= _contains(np.sort(own_facts.keys[train]), current.keys)  # by content, as the split compares rows
+        trained_keys = own_facts.keys[train]
+        trained_keys.sort()
+        seen |= _contains(trained_keys, current.keys)  # by content, as the split compares rows
+        del trained_keys
     held = _sample(np.flatnonzero(~seen), current.keys, sample_rows)
     if len(held) == 0:
         raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that the models were not trained on")
     reference_dataset, reference_facts, reference_train = trainings[0]
     reference_positions = _sample(reference_train, reference_facts.keys, sample_rows)
-    wanted = {"held": held, "frame": _sample(np.arange(len(current.keys)), current.keys, sample_rows)}
+    wanted = {"held": held, "frame": _sample(None, current.keys, sample_rows)}
     same = reference_facts is current
     if same:
         wanted["reference"] = reference_positions
@@ -98,35 +101,41 @@ def evaluate_held_out(
 
 
 def _row_facts(engine: Engine, dataset: DatasetVersion) -> _RowFacts:
-    keys, codes, labels = [], [], pd.Index([])
+    keys = np.empty(dataset.rows, dtype=np.uint64)
+    codes = np.zeros(dataset.rows, dtype=np.int32)
+    labels = pd.Index([])
     columns = [c["name"] for c in dataset.columns]
     for chunk in iter_feature_chunks(engine, dataset, columns, CHUNK_ROWS):
-        keys.append(row_keys(chunk).to_numpy())
+        at = chunk.index.to_numpy()  # row ids are dense: 0 .. rows - 1
+        keys[at] = row_keys(chunk).to_numpy()
         if dataset.task_type == "classification":
             found = pd.Index(chunk[dataset.target_column].unique())
             labels = found if labels.empty else labels.append(found).unique()  # first seen first: codes stay put
-            codes.append(labels.get_indexer(chunk[dataset.target_column]).astype(np.int32))
-    key_array = np.concatenate(keys) if keys else np.array([], dtype=np.uint64)
-    if not codes:
-        return _RowFacts(key_array, np.zeros(len(key_array), dtype=np.int32))
-    rank = np.argsort(np.argsort(labels.to_numpy(), kind="stable"), kind="stable").astype(np.int32)
-    return _RowFacts(key_array, rank[np.concatenate(codes)])
+            codes[at] = labels.get_indexer(chunk[dataset.target_column])
+    if not labels.empty:
+        rank = np.argsort(np.argsort(labels.to_numpy(), kind="stable"), kind="stable").astype(np.int32)
+        codes = rank[codes]
+    return _RowFacts(keys, codes)
 
 
 def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Whether each of ``keys`` is among ``sorted_keys`` (a sorted array; no sort of both together)."""
     if len(sorted_keys) == 0:
         return np.zeros(len(keys), dtype=bool)
-    found = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+    found = np.searchsorted(sorted_keys, keys)
+    np.minimum(found, len(sorted_keys) - 1, out=found)
     return sorted_keys[found] == keys
 
 
-def _sample(positions: np.ndarray, keys: np.ndarray, limit: int) -> np.ndarray:
-    """At most ``limit`` of ``positions``, the same ones for the same rows every time (smallest mixed keys)."""
-    if len(positions) <= limit:
-        return np.sort(positions)
-    mixed = keys[positions] * _MIX
-    return np.sort(positions[np.argpartition(mixed, limit)[:limit]])
+def _sample(positions: np.ndarray | None, keys: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``positions`` (None: every row), the same ones for the same rows every time (those with
+    the smallest mixed keys)."""
+    count = len(keys) if positions is None else len(positions)
+    if count <= limit:
+        return np.arange(len(keys)) if positions is None else np.sort(positions)
+    mixed = keys * _MIX if positions is None else keys[positions] * _MIX
+    chosen = np.argpartition(mixed, limit)[:limit]
+    return np.sort(chosen if positions is None else positions[chosen])
 
 
 def _rows_at(engine: Engine, dataset: DatasetVersion, wanted: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:

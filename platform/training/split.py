@@ -65,7 +65,7 @@ def _stratified_positions(labels: np.ndarray, spec: SplitSpec) -> tuple[np.ndarr
     rows = len(labels)
     n_test = math.ceil(spec.validation_fraction * rows)
     n_train = rows - n_test
-    _classes, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    codes, counts = _class_codes(labels)
     by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
     del codes
     rng = check_random_state(spec.seed)
@@ -77,6 +77,17 @@ def _stratified_positions(labels: np.ndarray, spec: SplitSpec) -> tuple[np.ndarr
         train.append(shuffled[: n_i[i]])
         test.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _class_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's class as its rank among the sorted classes, and the rows per class (``np.unique``'s inverse and
+    counts; codes that already are ranks 0..k-1, as monitoring passes them, are taken as they are)."""
+    if np.issubdtype(labels.dtype, np.integer) and len(labels) and labels.min() == 0:
+        counts = np.bincount(labels)
+        if counts.all():
+            return labels, counts
+    _classes, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return codes, counts
 
 
 def held_out(frame: pd.DataFrame, *training_sets: pd.DataFrame) -> pd.DataFrame:
