@@ -5,6 +5,8 @@ change becomes a RunRequest keyed by that change, and an expected server that is
 request keyed by what was observed (the server's recorded processes) and the backoff window, so two daemons looking
 at the same state ask for the same run and a failing repair is retried once per window, not once per tick. Runs for
 one server never overlap: the run queue limits the ``mlplatform/server`` tag to one run per value (dagster.yaml).
+No repair is asked for a server while a serving run for it is queued or in progress: it would queue behind that
+run and, behind a switch, serve the version the alias held before.
 MLflow being unreachable is a skipped tick (the cursor stays), never a crash.
 """
 
@@ -14,7 +16,17 @@ import json
 import time
 from typing import Any
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from mlplatform.logs import log_event
 from mlplatform.resources.mlflow_tracking import MlflowTracking
@@ -26,6 +38,14 @@ from mlplatform.serving.reconcile import health
 from mlplatform.serving.state import ServerRecord
 
 SERVER_TAG = "mlplatform/server"
+MODEL_TAG, ALIAS_TAG = "mlplatform/model", "mlplatform/alias"
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
 REPAIR_BACKOFF_S = 60
 
 
@@ -53,7 +73,8 @@ def alias_sensor(poll_seconds: int):
                 _request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed")
             )
         moved = {(model, alias) for model, alias, _, _ in changed}
-        requests += repairs(serving, desired, moved, int(time.time() // REPAIR_BACKOFF_S))
+        busy = servers_in_flight(context.instance)
+        requests += repairs(serving, desired, moved | busy, int(time.time() // REPAIR_BACKOFF_S))
         for request in requests[len(changed) :]:
             log_event(
                 context.log,
@@ -67,15 +88,23 @@ def alias_sensor(poll_seconds: int):
     return _alias_sensor
 
 
-def repairs(serving: ServingResource, desired: dict, moved: set, window: int) -> list[RunRequest]:
-    """A repair request for every served model@alias whose server is missing, unhealthy or on another version."""
+def servers_in_flight(instance: DagsterInstance) -> set[tuple[str, str]]:
+    """The model@alias pairs with a serving run queued or in progress. Their repair waits until that run ends: one
+    requested meanwhile would queue behind it and could serve, after a switch, the version the alias held before."""
+    runs = instance.get_runs(filters=RunsFilter(job_name=serving_job.name, statuses=IN_FLIGHT))
+    return {(r.tags[MODEL_TAG], r.tags[ALIAS_TAG]) for r in runs if MODEL_TAG in r.tags and ALIAS_TAG in r.tags}
+
+
+def repairs(serving: ServingResource, desired: dict, skipped: set, window: int) -> list[RunRequest]:
+    """A repair request for every served model@alias whose server is missing, unhealthy or on another version,
+    except the ``skipped`` ones (moved in this tick, or with a serving run in flight)."""
     backend = serving.open()
     records = backend.state.read()
     wanted = [
         (model, alias, version)
         for model, held in desired.items()
         for alias, version in held.items()
-        if (model, alias) not in moved
+        if (model, alias) not in skipped
     ]
     probed = health(backend, [r for m, a, _ in wanted if (r := records.get(server_name(m, a))) is not None])
     requests = []
@@ -105,5 +134,10 @@ def _request(
     return RunRequest(
         run_key=run_key,
         run_config={"ops": {"reconcile_server": {"config": config}}},
-        tags={SERVER_TAG: server_name(model, alias), "mlplatform/version": str(version or "none")},
+        tags={
+            SERVER_TAG: server_name(model, alias),
+            MODEL_TAG: model,
+            ALIAS_TAG: alias,
+            "mlplatform/version": str(version or "none"),
+        },
     )

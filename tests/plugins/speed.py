@@ -67,6 +67,7 @@ SLOW_FIXTURES = {"postgres_admin": "PostgreSQL", "pg_lifecycle": "PostgreSQL"}
 TIMEOUTS_S = {
     "ui/*": 900,
     "deploy/*": 900,
+    "faults/test_daemon_restarted_mid_switch.py::*": 1200,  # first match wins
     "faults/*": 600,
     "production/*": 900,
     "cli/test_demo.py::test_demo_twice_*": 660,
