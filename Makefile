@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
+# Test files run on this many pytest-xdist workers, each file on one (most tests wait on servers, not the CPU).
+PYTEST_WORKERS ?= 3
+XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-quick lint typecheck install dev clean images stack-secrets stack-up stack-down stack-smoke
 
@@ -46,11 +49,11 @@ test: lint typecheck
 	VENV=$(VENV) bash tests/setup/browser.sh
 	PYTHON=$(PYTHON) bash tests/setup/airflow_venv.sh
 	bash tests/setup/docker.sh
-	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
 ## make test-quick: the inner loop, unit and in-process tests (not `slow`, see tests/plugins/speed.py); no set-up
 test-quick: lint typecheck
-	$(BIN)/python -m pytest -m "not slow" --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000 over the same embedded home as the demo
 dev: $(STAMP)
