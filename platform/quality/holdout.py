@@ -71,24 +71,25 @@ def evaluate_held_out(
     facts = {(dataset.name, dataset.version): _row_facts(engine, dataset)}
     current = facts[(dataset.name, dataset.version)]
     seen = np.zeros(len(current.keys), dtype=bool)
-    trainings = []
-    for trained in models:
+    reference_dataset, reference_facts, reference_positions = dataset, current, np.array([], dtype=np.int64)
+    for index, trained in enumerate(models):
         own = trained.dataset
         if (own.name, own.version) not in facts:
             facts[(own.name, own.version)] = _row_facts(engine, own)
         own_facts = facts[(own.name, own.version)]
         spec = SplitSpec.from_tags(trained.version.tags)
         train, _ = split_positions(own_facts.keys, own_facts.codes, own.task_type, spec)
-        trainings.append((own, own_facts, train))
+        if index == 0:
+            reference_dataset, reference_facts = own, own_facts
+            reference_positions = _sample(train, own_facts.keys, sample_rows)
         trained_keys = own_facts.keys[train]
+        del train
         trained_keys.sort()
-        seen |= _contains(trained_keys, current.keys)  # by content, as the split compares rows
+        _mark_contained(trained_keys, current.keys, seen)  # by content, as the split compares rows
         del trained_keys
     held = _sample(np.flatnonzero(~seen), current.keys, sample_rows)
     if len(held) == 0:
         raise ValueError(f"dataset {dataset.name} v{dataset.version} has no rows that the models were not trained on")
-    reference_dataset, reference_facts, reference_train = trainings[0]
-    reference_positions = _sample(reference_train, reference_facts.keys, sample_rows)
     wanted = {"held": held, "frame": _sample(None, current.keys, sample_rows)}
     same = reference_facts is current
     if same:
@@ -118,13 +119,15 @@ def _row_facts(engine: Engine, dataset: DatasetVersion) -> _RowFacts:
     return _RowFacts(keys, codes)
 
 
-def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Whether each of ``keys`` is among ``sorted_keys`` (a sorted array; no sort of both together)."""
+def _mark_contained(sorted_keys: np.ndarray, keys: np.ndarray, marks: np.ndarray) -> None:
+    """Set ``marks`` where ``keys`` are among ``sorted_keys`` (sorted), a slice at a time (no sort of both)."""
     if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    found = np.searchsorted(sorted_keys, keys)
-    np.minimum(found, len(sorted_keys) - 1, out=found)
-    return sorted_keys[found] == keys
+        return
+    for start in range(0, len(keys), CHUNK_ROWS):
+        part = keys[start : start + CHUNK_ROWS]
+        found = np.searchsorted(sorted_keys, part)
+        np.minimum(found, len(sorted_keys) - 1, out=found)
+        marks[start : start + CHUNK_ROWS] |= sorted_keys[found] == part
 
 
 def _sample(positions: np.ndarray | None, keys: np.ndarray, limit: int) -> np.ndarray:

@@ -50,11 +50,10 @@ def split_positions(
     """Positions of the training and validation rows, from each row's key and label alone (labels may be codes
     that sort like the labels): what ``split`` does, without the rows' other columns in memory."""
     order = np.argsort(keys, kind="stable")
-    ordered = labels[order] if task_type == "classification" else None
-    if ordered is None or not _stratifiable(pd.Series(ordered), spec):
+    if task_type != "classification" or not _stratifiable(pd.Series(labels[order]), spec):
         train, validation = train_test_split(order, test_size=spec.validation_fraction, random_state=spec.seed)
         return train, validation
-    train, validation = _stratified_positions(ordered, spec)
+    train, validation = _stratified_positions(labels[order], spec)
     return order[train], order[validation]
 
 
@@ -66,6 +65,7 @@ def _stratified_positions(labels: np.ndarray, spec: SplitSpec) -> tuple[np.ndarr
     n_test = math.ceil(spec.validation_fraction * rows)
     n_train = rows - n_test
     codes, counts = _class_codes(labels)
+    del labels  # the caller passes its own copy: with ``codes`` gone, freed
     by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
     del codes
     rng = check_random_state(spec.seed)
@@ -76,7 +76,12 @@ def _stratified_positions(labels: np.ndarray, spec: SplitSpec) -> tuple[np.ndarr
         shuffled = members.take(rng.permutation(counts[i]), mode="clip")
         train.append(shuffled[: n_i[i]])
         test.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+    del by_class, members  # views of one sorted array: freed before the concatenation
+    train_positions, test_positions = np.concatenate(train), np.concatenate(test)
+    del train, test
+    rng.shuffle(train_positions)  # what ``rng.permutation`` does to its copy, in place
+    rng.shuffle(test_positions)
+    return train_positions, test_positions
 
 
 def _class_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
