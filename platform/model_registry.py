@@ -203,7 +203,7 @@ class ModelRegistry:
 
         with tempfile.TemporaryDirectory() as folder:
             local = self._download(version, folder)
-            with _pickle_allowed():
+            with pickle_allowed():
                 return mlflow.sklearn.load_model(local)
 
     def check_trusted(self, version: ModelVersion) -> None:
@@ -287,7 +287,7 @@ def _all_pages(search) -> Iterator:
 
 
 @contextmanager
-def _pickle_allowed() -> Iterator[None]:
+def pickle_allowed() -> Iterator[None]:
     """MLflow refuses to deserialize scikit-learn models unless this is allowed; the platform loads only models
     from its own registry, and allows it for the duration of that load alone."""
     name = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
