@@ -63,10 +63,15 @@ def _dataset_load_order(conn: Connection) -> None:
     conn.execute(text("UPDATE dataset_versions SET load_order = version WHERE load_order IS NULL"))
 
 
+def _shadow_pairs(conn: Connection) -> None:
+    schema.shadow_pairs.create(conn, checkfirst=True)
+
+
 MIGRATIONS = [
     Migration(1, "dataset_versions, predictions, monitoring_reports", _initial_tables),
     Migration(2, "alias_history", _alias_history),
     Migration(3, "dataset_versions: dropped_columns, load_order (latest load)", _dataset_load_order),
+    Migration(4, "shadow_pairs (gateway shadow traffic)", _shadow_pairs),
 ]
 
 

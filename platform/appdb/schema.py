@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -105,4 +106,24 @@ alias_history = Table(
     Column("reason", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_alias_history_model_alias", "model_name", "alias", "id"),
+)
+
+# One row per invocation a gateway mirrored to a shadow alias's server (ingested from the gateways' record files,
+# each once: the id is the gateway's).
+shadow_pairs = Table(
+    "shadow_pairs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("model_name", String(255), nullable=False),
+    Column("alias", String(128), nullable=False),  # the alias that answered (production)
+    Column("production_version", Integer, nullable=False),
+    Column("shadow_alias", String(128), nullable=False),
+    Column("shadow_version", Integer, nullable=False),
+    Column("agreement", Boolean),  # None: the shadow failed (error says how)
+    Column("production_ms", Float, nullable=False),
+    Column("shadow_ms", Float, nullable=False),
+    Column("shadow_status", Integer),
+    Column("error", String(255)),
+    Index("ix_shadow_pairs_model_recorded", "model_name", "recorded_at"),
 )
