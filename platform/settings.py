@@ -104,6 +104,24 @@ class Settings(BaseSettings):
     monitoring_dir: Path = _variable(
         "MLPLATFORM_MONITORING_DIR", default=Path(""), description="the monitoring/ folder (Prometheus rules)"
     )
+    retrain_on_new_data: bool = _variable(
+        "MLPLATFORM_RETRAIN_ON_NEW_DATA", default=True, description="retrain when a dataset gets a new version"
+    )
+    retrain_on_drift: bool = _variable(
+        "MLPLATFORM_RETRAIN_ON_DRIFT", default=True, description="retrain when monitoring finds drift in new data"
+    )
+    retrain_on_quality: bool = _variable(
+        "MLPLATFORM_RETRAIN_ON_QUALITY", default=True, description="retrain when production quality drops on new data"
+    )
+    retrain_drift_min_features: Annotated[int, Field(ge=1)] = _variable(
+        "MLPLATFORM_RETRAIN_DRIFT_MIN_FEATURES", default=1, description="drifted features that make a drift finding"
+    )
+    retrain_cooldown_minutes: Annotated[float, Field(ge=0)] = _variable(
+        "MLPLATFORM_RETRAIN_COOLDOWN_MINUTES", default=60.0, description="least time between retrainings of a dataset"
+    )
+    retrain_daily_max: Annotated[int, Field(ge=1)] = _variable(
+        "MLPLATFORM_RETRAIN_DAILY_MAX", default=12, description="automatic retrainings in any 24 hours, all datasets"
+    )
 
     @classmethod
     def load(cls, home: str | Path | None = None) -> Settings:
@@ -178,6 +196,12 @@ class Settings(BaseSettings):
             "MLPLATFORM_SCHEDULER": self.scheduler,
             "MLPLATFORM_EXPORTER_CACHE_SECONDS": str(self.exporter_cache_seconds),
             "MLPLATFORM_MONITORING_DIR": str(self.monitoring_dir),
+            "MLPLATFORM_RETRAIN_ON_NEW_DATA": str(self.retrain_on_new_data).lower(),
+            "MLPLATFORM_RETRAIN_ON_DRIFT": str(self.retrain_on_drift).lower(),
+            "MLPLATFORM_RETRAIN_ON_QUALITY": str(self.retrain_on_quality).lower(),
+            "MLPLATFORM_RETRAIN_DRIFT_MIN_FEATURES": str(self.retrain_drift_min_features),
+            "MLPLATFORM_RETRAIN_COOLDOWN_MINUTES": str(self.retrain_cooldown_minutes),
+            "MLPLATFORM_RETRAIN_DAILY_MAX": str(self.retrain_daily_max),
         }
         return {**(base or {}), **{name: value for name, value in values.items() if value}}
 
