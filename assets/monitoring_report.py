@@ -11,6 +11,7 @@ from dagster import (
 
 from mlplatform.appdb.datasets import require_latest
 from mlplatform.appdb.reports import save_report
+from mlplatform.appdb.shadow_pairs import ingest_shadow_pairs, shadow_summary
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.predictions import predictions
 from mlplatform.masking import masks_credentials
@@ -19,6 +20,7 @@ from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.holdout import trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.resources.serving import ServingResource
 
 
 @asset(
@@ -30,10 +32,13 @@ from mlplatform.resources.mlflow_tracking import MlflowTracking
         AssetCheckSpec("no_feature_drift", asset="monitoring_report"),
         AssetCheckSpec("production_quality", asset="monitoring_report"),
     ],
-    description="Production and candidate scored on rows neither was trained on, and per-feature drift (KS, PSI).",
+    description="Production and candidate scored on rows neither was trained on, per-feature drift (KS, PSI), and "
+    "the gateway's shadow pairs (agreement with production, latencies, errors).",
 )
 @masks_credentials
-def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking) -> MaterializeResult:
+def monitoring_report(
+    context: AssetExecutionContext, app_db: AppDatabase, mlflow: MlflowTracking, serving: ServingResource
+) -> MaterializeResult:
     engine, registry = app_db.engine, mlflow.registry()
     name = context.partition_key
     model_name = registry.model_name(name)
@@ -46,6 +51,7 @@ def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflo
         drift_png = log_report(run, report)
     save_report(engine, report_row(report, run.run_id))
     drifted = report.drifted_features
+    ingest_shadow_pairs(engine, serving.open().state.folder)  # the gateways write them; app-db keeps each once
     return MaterializeResult(
         metadata={
             "metric": report.metric,
@@ -58,6 +64,7 @@ def monitoring_report(context: AssetExecutionContext, app_db: AppDatabase, mlflo
             "drift": frame_table(report.drift),
             "drift_histograms": markdown_image(drift_png, "feature histograms: training rows vs current dataset"),
             "mlflow_run_id": run.run_id,
+            **shadow_summary(engine, model_name),
         },
         check_results=[
             AssetCheckResult(

@@ -7,6 +7,11 @@ limit (413), a cap on requests in flight (503), a per-request timeout with no re
 checked against the model's columns (400 naming the problem, never echoing the body). Metric labels are bounded:
 the endpoint is one of the routes MLflow serves, or ``other``.
 
+A production gateway can also split its invocations (``traffic.json`` beside ``upstream.json``, re-read when it
+changes; see ``mlplatform.serving.traffic``): a canary weight answered by another alias's server (sticky per
+``X-Client-Key``; ``X-Model-Alias`` and ``X-Model-Version`` say who answered), and a shadow share sent again to
+another alias's server after production answered (``mlplatform.serving.shadow``).
+
 ``python -m mlplatform.serving.gateway --model M --alias A --port P --upstream-file F [limits]``
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from pathlib import Path
 
@@ -33,6 +39,8 @@ from mlplatform.logs import configure, platform_logger
 from mlplatform.serving.access_log import access_log_class
 from mlplatform.serving.backend import GatewayLimits
 from mlplatform.serving.request_checks import Rejection, check_invocation
+from mlplatform.serving.shadow import Mirrored, ShadowMirror
+from mlplatform.serving.traffic import CLIENT_KEY_HEADER, Split, goes_to_canary, read_splits, traffic_file
 
 LABELS = ("model", "alias", "version")
 ENDPOINTS = ("invocations", "ping", "health", "version")  # MLflow's scoring routes; anything else is "other"
@@ -64,6 +72,38 @@ class RouteFile:
         self.columns = data.get("columns")
 
 
+class TrafficRoutes:
+    """The splits of ``traffic.json`` and the routes of the servers they name, re-read when they change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.splits: dict[str, Split] = {}
+        self.routes: dict[str, RouteFile] = {}
+        self._mtime: int | None = None
+
+    def refresh(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime_ns if self.path.exists() else None
+            if mtime != self._mtime:
+                self.splits, self._mtime = read_splits(self.path), mtime
+        except (OSError, ValueError, TypeError):  # caught half-written or hand-damaged: keep the last good splits
+            pass
+        for split in self.splits.values():
+            self.route(split).refresh()
+
+    def route(self, split: Split) -> RouteFile:
+        if split.server not in self.routes:
+            self.routes[split.server] = RouteFile(self.path.parent.parent / split.server / "upstream.json")
+        return self.routes[split.server]
+
+    def serving(self, kind: str) -> tuple[Split, RouteFile] | None:
+        """The split of ``kind`` and its server's route, when both are in force."""
+        split = self.splits.get(kind)
+        if split is None or self.route(split).url is None:
+            return None
+        return split, self.route(split)
+
+
 def endpoint_of(path: str) -> str:
     name = path.strip("/")
     return name if name in ENDPOINTS else "other"
@@ -85,15 +125,19 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
     )
     route = RouteFile(upstream_file)
     route.refresh()
+    traffic = TrafficRoutes(traffic_file(upstream_file))
+    traffic.refresh()
+    mirror = ShadowMirror(model, alias, upstream_file.parent, registry, limits.timeout_s)
     in_flight = asyncio.Semaphore(limits.max_concurrency)
 
     async def poll_upstream(app: web.Application):
         async def loop():
             while True:
                 route.refresh()
+                traffic.refresh()
                 await asyncio.sleep(UPSTREAM_POLL_S)
 
-        task = asyncio.create_task(loop())
+        task, shadowing = asyncio.create_task(loop()), asyncio.create_task(mirror.run())
         connector = TCPConnector(limit=limits.max_concurrency, keepalive_timeout=30)  # kept-alive upstream connections
         app["session"] = ClientSession(
             connector=connector,
@@ -102,20 +146,27 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
         )
         yield
         task.cancel()
+        shadowing.cancel()
         await app["session"].close()
 
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def current(_request: web.Request) -> web.Response:
-        return web.json_response({"model": model, "alias": alias, "url": route.url, "version": route.version})
+        splits = {kind: vars(split) for kind, split in traffic.splits.items()}
+        return web.json_response(
+            {"model": model, "alias": alias, "url": route.url, "version": route.version, "splits": splits}
+        )
 
-    series: dict[tuple[str, str, int], tuple[Counter, Counter, Histogram]] = {}  # bounded: versions x routes x codes
+    # bounded: aliases x versions x routes x codes
+    series: dict[tuple[str, str, str, int], tuple[Counter, Counter, Histogram]] = {}
 
-    def answer(started: float, version: str, endpoint: str, response: web.Response) -> web.Response:
-        key = (version, endpoint, response.status)
+    def answer(
+        started: float, version: str, endpoint: str, response: web.Response, answering: str = alias
+    ) -> web.Response:
+        key = (answering, version, endpoint, response.status)
         if key not in series:  # errors are exported at 0 until the first one
-            labels = (model, alias, version, endpoint)
+            labels = (model, answering, version, endpoint)
             series[key] = (
                 requests.labels(*labels, str(response.status)),
                 errors.labels(*labels),
@@ -127,10 +178,18 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
             failed.inc()
         took.observe(time.perf_counter() - started)
         response.headers["X-Model-Version"] = version
+        response.headers["X-Model-Alias"] = answering
         return response
 
     def refuse(rejection: Rejection) -> web.Response:
         return web.json_response(rejection.as_json(), status=rejection.status)
+
+    def answerer(request: web.Request, endpoint: str) -> tuple[str, RouteFile]:
+        """Who answers: the canary alias for its weight of the invocations, otherwise this gateway's alias."""
+        canary = traffic.serving("canary") if endpoint == "invocations" else None
+        if canary is not None and goes_to_canary(request.headers.get(CLIENT_KEY_HEADER), canary[0].percent):
+            return canary[0].alias, canary[1]
+        return alias, route
 
     async def forward(request: web.Request) -> web.Response:
         started, endpoint = time.perf_counter(), endpoint_of(request.path)
@@ -144,24 +203,42 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
                 refuse(Rejection(503, "BUSY", f"more than {limits.max_concurrency} requests in flight")),
             )
         async with in_flight:
-            url, version, body = route.url, route.version or "", await request.read()
+            body = await request.read()
+            answering, chosen = answerer(request, endpoint)
+            url, version = chosen.url or "", chosen.version or ""
             if endpoint == "invocations":
-                rejection = check_invocation(body, request.content_type, route.columns, limits.strict_columns)
+                rejection = check_invocation(body, request.content_type, chosen.columns, limits.strict_columns)
                 if rejection is not None:
-                    return answer(started, version, endpoint, refuse(rejection))
+                    return answer(started, version, endpoint, refuse(rejection), answering)
             headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
             try:
                 response = await _send(request.app["session"], request.method, url + request.path_qs, headers, body)
             except (TimeoutError, ClientError) as exc:
                 route.refresh()  # it may have just switched: an idempotent request goes once to the new upstream
                 if request.method not in IDEMPOTENT or route.url in (None, url):
-                    return answer(started, version, endpoint, _unavailable(model, alias, version, exc))
+                    return answer(started, version, endpoint, _unavailable(model, answering, version, exc), answering)
                 url, version = route.url, route.version or ""
                 try:
                     response = await _send(request.app["session"], request.method, url + request.path_qs, headers, body)
                 except (TimeoutError, ClientError) as again:
                     return answer(started, version, endpoint, _unavailable(model, alias, version, again))
-            return answer(started, version, endpoint, response)
+            if answering == alias and response.status == 200 and endpoint == "invocations":
+                shadow(body, request.content_type, version, response, time.perf_counter() - started)
+            return answer(started, version, endpoint, response, answering)
+
+    def shadow(body: bytes, content_type: str, version: str, response: web.Response, took_s: float) -> None:
+        """Queue a share of production's invocations for the shadow alias's server, if one is in force."""
+        shadowing = traffic.serving("shadow")
+        if shadowing is None or random.random() * 100 >= shadowing[0].percent:
+            return
+        split, other = shadowing
+        answer_body = response.body if isinstance(response.body, bytes) else b""
+        mirror.offer(
+            Mirrored(
+                f"{other.url}/invocations", split.alias, other.version or "0", version, body, content_type,
+                answer_body, took_s,
+            )
+        )  # fmt: skip
 
     app = web.Application(client_max_size=limits.max_body_mb * 1024 * 1024)
     app.cleanup_ctx.append(poll_upstream)
