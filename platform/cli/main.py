@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_status.add_argument("--json", action="store_true")
     serve_commands.add_parser("up", help="reconcile the servers with the registry once, without Dagster")
     serve_commands.add_parser("down", help="stop every server of this home")
+    for kind, word, what in (("canary", "weight", "answered by"), ("shadow", "share", "also sent to")):
+        split = serve_commands.add_parser(kind, help=f"a share of the production server's invocations {what} an alias")
+        split.add_argument("model")
+        split.add_argument("--alias", required=True, help="the alias whose server takes the share (e.g. challenger)")
+        split.add_argument(f"--{word}", dest="percent", type=float, required=True, help="percent of requests; 0 stops")
     exporter = commands.add_parser("exporter", help="Prometheus endpoint of model quality, drift, freshness, aliases")
     exporter.add_argument("--host", default="127.0.0.1")
     exporter.add_argument("--port", type=int, default=9108)

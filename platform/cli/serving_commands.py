@@ -10,6 +10,7 @@ from mlplatform.appdb.alias_history import history, previous_version
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.reconcile import health, stop_all
 from mlplatform.serving.rollout import RolloutFailed, reconcile_all
+from mlplatform.serving.traffic import KINDS, TrafficError, set_split
 from mlplatform.settings import Settings
 
 ACTOR = f"cli:{getpass.getuser()}"
@@ -46,6 +47,21 @@ def serve_command(settings: Settings, args) -> tuple[int, str]:
     if args.serve_command == "down":
         stopped = stop_all(backend)
         return 0, "\n".join(f"stopped {o.name}" for o in stopped) or "nothing was being served"
+    if args.serve_command in KINDS:
+        try:
+            changed = set_split(
+                backend.state,
+                resources["app_db"].engine,
+                args.model,
+                settings.production_alias,
+                args.serve_command,
+                args.alias,
+                args.percent,
+                ACTOR,
+            )
+        except TrafficError as exc:
+            return 1, f"mlplatform serve {args.serve_command}: {exc}"
+        return 0, changed
     if args.serve_command == "up":
         registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
         results = reconcile_all(registry, engine, backend, serving.serve_aliases, serving.model_patterns, ACTOR)
