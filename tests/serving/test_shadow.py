@@ -1,0 +1,79 @@
+"""Shadow traffic at a production gateway: a share of live invocations also goes to the challenger's server,
+compared in the background; production alone answers. The pairs become metrics and, through the gateway's record
+file, app-db rows (each once) that the monitoring report summarises."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mlplatform.appdb.shadow_pairs import ingest_shadow_pairs, shadow_summary
+from mlplatform.resources.build import build_resources
+
+from split_world import CHALLENGER, MODEL, Client, Scorer, SplitWorld, serve
+
+
+def shadow(settings, share: int) -> None:
+    code, message = serve(settings, "shadow", "--alias", CHALLENGER, "--share", str(share))
+    assert code == 0, message
+
+
+def pairs(world: SplitWorld, outcome: str) -> float:
+    found = re.search(rf'mlflow_serve_shadow_pairs_total{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)', world.metrics())
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.fixture
+def production():
+    scorer = Scorer(lambda x: 0)
+    yield scorer
+    scorer.stop()
+
+
+def test_shadow_pairs_reach_metrics_and_app_db_once_while_production_alone_answers(platform_home, production):
+    challenger = Scorer(lambda x: x % 2)  # agrees with production on even x only
+    world = SplitWorld(platform_home, production, challenger.url)
+    try:
+        shadow(platform_home, 100)
+        world.wait_splits({"shadow": 100})
+        client = Client(world.address)
+        assert [client.invoke(x) for x in range(20)] == [("Production", "1", 0)] * 20
+        SplitWorld._wait(lambda: pairs(world, "agree") + pairs(world, "disagree") == 20, "20 compared pairs")
+        assert (pairs(world, "agree"), pairs(world, "disagree"), pairs(world, "error")) == (10, 10, 0)
+        assert (
+            'mlflow_serve_shadow_duration_seconds_count{alias="Production",model="m",role="shadow",version="2"} 20.0'
+            in world.metrics()
+        )
+    finally:
+        world.close()
+        challenger.stop()
+    engine = build_resources(platform_home, environ={})["app_db"].engine
+    assert ingest_shadow_pairs(engine, world.backend.state.folder) == 20
+    assert ingest_shadow_pairs(engine, world.backend.state.folder) == 0  # each record once
+    summary = shadow_summary(engine, MODEL)
+    assert summary["shadow_pairs"] == 20 and summary["shadow_errors"] == 0
+    assert summary["shadow_agreement_rate"] == 0.5
+    assert summary["shadow_production_p50_ms"] > 0 and summary["shadow_p50_ms"] > 0
+
+
+def test_a_dead_challenger_leaves_production_answers_whole_and_is_counted_as_errors(platform_home, production):
+    challenger = Scorer(lambda x: 0)
+    challenger.stop()  # its address now refuses connections
+    world = SplitWorld(platform_home, production, challenger.url)
+    try:
+        shadow(platform_home, 100)
+        world.wait_splits({"shadow": 100})
+        client = Client(world.address)
+        assert [client.invoke(x) for x in range(10)] == [("Production", "1", 0)] * 10
+        SplitWorld._wait(lambda: pairs(world, "error") == 10, "10 shadow errors")
+        assert (
+            'mlflow_serve_request_errors_total{alias="Production",endpoint="invocations",model="m",version="1"} 0.0'
+            in world.metrics()
+        )
+    finally:
+        world.close()
+    engine = build_resources(platform_home, environ={})["app_db"].engine
+    assert ingest_shadow_pairs(engine, world.backend.state.folder) == 10
+    summary = shadow_summary(engine, MODEL)
+    assert (summary["shadow_pairs"], summary["shadow_errors"], summary["shadow_agreement_rate"]) == (10, 10, None)
