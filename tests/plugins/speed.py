@@ -29,6 +29,7 @@ SLOW = {
     "appdb/test_batch_inference_pg.py::*": "PostgreSQL, the whole lifecycle",
     "appdb/test_pgcopy.py::*": "PostgreSQL",
     "datasets/test_chunked_csv.py::*": "files of three 100,000-row chunks, loaded into app-db (10-50 s each)",
+    "datasets/test_verbatim.py::*": "PostgreSQL",
     "quality/test_holdout.py::*": "a training and app-db versions read in chunks (about 10-30 s)",
     "appdb/test_dataset_loads.py::*": "PostgreSQL, loads in child processes (killed mid-way, racing)",
     "assets/test_tables.py::*": "the demo on a table with categories, a model server (about 2-3 min)",
