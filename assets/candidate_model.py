@@ -13,6 +13,7 @@ from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.retraining import with_retrain_reason
 from mlplatform.training.fit import best_candidate, fit_candidates
 from mlplatform.training.scoring import check_metric, default_metric
 from mlplatform.training.split import SplitSpec, split
@@ -74,7 +75,7 @@ def candidate_model(
         candidate_alias,
         int(version.version),
         f"dagster run {context.run_id}",
-        f"best of {len(fitted)} candidates on {name} v{dataset.version}",
+        with_retrain_reason(context.run.tags, f"best of {len(fitted)} candidates on {name} v{dataset.version}"),
     )
     context.log.info(f"registered {model_name} v{version.version} ({best.algorithm}) as {candidate_alias}")
     return MaterializeResult(

@@ -13,6 +13,7 @@ from mlplatform.plots import frame_table
 from mlplatform.quality.holdout import evaluate_held_out, trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.retraining import with_retrain_reason
 from mlplatform.training.promotion import decide
 
 
@@ -65,7 +66,7 @@ def production_alias(
             aliases.production,
             candidate.number,
             f"dagster run {context.run_id}",
-            decision.reason,
+            with_retrain_reason(context.run.tags, decision.reason),
         )
     production_version = candidate.number if decision.promote or current is None else int(current.version)
     context.log.info(f"{model_name}: {'promoted' if decision.promote else 'kept production'} ({decision.reason})")

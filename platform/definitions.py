@@ -17,7 +17,9 @@ from mlplatform.assets.predictions import predictions
 from mlplatform.assets.production_alias import production_alias
 from mlplatform.assets.raw_dataset import raw_dataset
 from mlplatform.resources.build import build_resources
+from mlplatform.retraining import RetrainPolicy
 from mlplatform.sensors.alias_sensor import alias_sensor
+from mlplatform.sensors.retrain_sensor import retrain_sensor
 from mlplatform.sensors.serving_job import serving_job
 from mlplatform.settings import Settings
 
@@ -30,7 +32,7 @@ def build_definitions(
         assets=[raw_dataset, candidate_model, production_alias, predictions, monitoring_report],
         jobs=[*JOBS, serving_job],
         schedules=schedules(settings.scheduler),
-        sensors=[alias_sensor(settings.serve_poll_seconds)],
+        sensors=[alias_sensor(settings.serve_poll_seconds), retrain_sensor(RetrainPolicy.from_settings(settings))],
         resources=build_resources(settings, environ, files_from_anywhere),
     )
 

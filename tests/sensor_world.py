@@ -27,7 +27,7 @@ class World:
             "serving": self.lifecycle.defs.resources["serving"],
         }
         context = build_sensor_context(instance=self.lifecycle.instance, cursor=self.cursor, resources=resources)
-        [sensor] = self.lifecycle.defs.sensors
+        [sensor] = [s for s in self.lifecycle.defs.sensors if s.name == "alias_sensor"]
         return sensor(context)
 
     def tick(self):

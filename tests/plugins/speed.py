@@ -48,6 +48,8 @@ SLOW = {
     "monitoring/test_logs_config.py::test_alloy_relabeling_*": "Prometheus",
     "production/*": "PostgreSQL, SeaweedFS, `mlflow server`, the demo",
     "serving/test_alias_sensor.py::*": "model servers, sensor ticks",
+    "serving/test_scoring_server.py::*": "a training, `mlflow models serve` and the scoring process (about 1-2 min)",
+    "sensors/test_retrain_sensor.py::*": "two trainings, two monitoring reports, a model server (about 1 min)",
     "stack/*": "docker-compose and the Docker Engine (tests/setup/docker.sh); the live stack test runs the lifecycle",
     "serving/test_dagster_dev_serves.py::*": "`dagster dev`, the demo",
     "serving/test_gateway_guard.py::*": "a gateway process per test, slow upstreams (about 5 s each)",
