@@ -12,6 +12,7 @@ from dagster import DagsterRunStatus, RunsFilter, SensorResult, SkipReason, buil
 
 from mlplatform.appdb.alias_history import history
 from mlplatform.appdb.datasets import get_version, read_rows
+from mlplatform.appdb.reports import latest_report
 from mlplatform.definitions import build_definitions
 from mlplatform.retraining import REASON_TAG, TRIGGER_TAG
 from mlplatform.serving.reconcile import stop_all
@@ -124,6 +125,18 @@ def test_the_daily_maximum_holds_retraining_back(lifecycle):
     next_slot = time.strftime("%H:%M UTC", time.gmtime(retrained.create_timestamp.timestamp() + 24 * 3600))
     result = evaluate(lifecycle, retrain_cooldown_minutes=0.0, retrain_daily_max=1)
     assert result.skip_message.endswith(f"but daily max of 1 automatic retrainings reached, next after {next_slot}")
+
+
+def test_with_drift_switched_off_the_quality_drop_is_the_reason(lifecycle):
+    [request] = evaluate(lifecycle, retrain_on_drift=False, retrain_cooldown_minutes=0.0).run_requests
+    assert request.run_key.startswith("iris:v3:quality:report") and request.tags[TRIGGER_TAG] == "quality"
+    report = latest_report(lifecycle.engine, DATASET)  # production v2 scored on v3, shifted the other way
+    validation = float(lifecycle.registry().require_alias(MODEL, "Production").tags["metric_value"])
+    assert report["production_score"] < validation * 0.95
+    assert request.tags[REASON_TAG] == (
+        f"production accuracy {report['production_score']:.4f} on iris v3 is more than 5% off its validation "
+        f"{validation:.4f}"
+    )
 
 
 def test_no_second_training_while_one_is_in_flight(lifecycle):
