@@ -89,7 +89,10 @@ def set_split(
         if percent > 0 and (other is None or other.upstream is None):
             raise TrafficError(f"no server for {model}@{alias}: serve it first (add {alias} to MLFLOW_SERVE_ALIASES)")
         path = traffic_file(state.upstream_file(production.name))
-        splits = read_splits(path)
+        try:
+            splits = read_splits(path)
+        except (OSError, ValueError, TypeError) as exc:
+            raise TrafficError(f"{path} cannot be read ({exc}): fix or remove it, then set the split again") from None
         before = splits[kind].percent if kind in splits else 0
         if percent > 0:
             splits[kind] = Split(alias, server_name(model, alias), percent)

@@ -76,5 +76,11 @@ def test_a_canary_without_a_challenger_server_or_out_of_range_is_refused_naming_
     assert code == 1 and "between 0 and 100" in message and "101" in message
     code, message = canary(platform_home, "--alias", "Production", "--weight", "10")
     assert code == 1 and "must differ from Production" in message
-    assert not (state.folder / name / "traffic.json").exists()
+    traffic = state.folder / name / "traffic.json"
+    assert not traffic.exists()
+    traffic.parent.mkdir(parents=True)
+    traffic.write_text('{"canary": {"alias": ')  # damaged by hand: kept, named
+    code, message = canary(platform_home, "--alias", CHALLENGER, "--weight", "0")
+    assert code == 1 and f"{traffic} cannot be read" in message
+    assert traffic.read_text() == '{"canary": {"alias": '
     assert history(build_resources(platform_home, environ={})["app_db"].engine, MODEL) == []
