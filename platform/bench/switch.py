@@ -15,9 +15,11 @@ import json
 import statistics
 import threading
 import time
+from pathlib import Path
 
 from mlplatform.aliases import move_alias
 from mlplatform.bench.home import cli, fresh_home, sample_body
+from mlplatform.bench.serve import bare_mlflow_serve
 from mlplatform.dagster_process import start_dagster_dev, stop_dagster_dev
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.processes import free_port
@@ -79,7 +81,7 @@ def bench_switch(switches: int) -> dict:
         cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
         dagster = start_dagster_dev(free_port(), folder / "dagster-dev.log", env)
         try:
-            return _measure(env, settings, switches)
+            return _measure(env, settings, switches, folder / "bare.log")
         finally:
             stop_dagster_dev(dagster)
             cli(env, "serve", "down")
@@ -99,7 +101,7 @@ def _wait_served(env: dict, version: int, timeout_s: float) -> dict:
     raise RuntimeError(f"Production v{version} was not served within {timeout_s:.0f} s")
 
 
-def _measure(env: dict, settings: Settings, switches: int) -> dict:
+def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
     server = _wait_served(env, 1, timeout_s=600)  # dagster dev starts, the sensor ticks, the first server loads
     resources = build_resources(settings, environ={})
     registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
@@ -124,13 +126,8 @@ def _measure(env: dict, settings: Settings, switches: int) -> dict:
     client.stopping.set()
     client.join()
     failed = [v for _, v in client.answers if v not in ("1", "2")]
-    backend = resources["serving"].open()
-    bare = backend.start_upstream("bench-bare", MODEL, "Production", version, f"models:/{MODEL}/{version}")
-    try:
-        backend.wait_upstream(bare, f"bare mlflow models serve of {MODEL} v{version}")
-        overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare.address, body)}
-    finally:
-        backend.stop_upstream(bare)
+    with bare_mlflow_serve(settings.mlflow_tracking_uri, MODEL, version, log) as (bare, _):
+        overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare, body)}
     overhead["p50_overhead_ms"] = round(overhead["gateway"]["p50_ms"] - overhead["bare_mlflow_serve"]["p50_ms"], 3)
     return {
         "switches": switches,

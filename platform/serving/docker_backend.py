@@ -1,6 +1,7 @@
 """Serving as Docker containers on the compose network (the production default in deploy/).
 
-Each version is a container ``<server name>-v<version>`` running ``mlflow models serve``; the model@alias's stable
+Each version is a container ``<server name>-v<version>`` running the platform's scoring server
+(``mlplatform.serving.scoring_server``) with that one version loaded at start; the model@alias's stable
 address is a gateway container named ``<server name>`` (its DNS name on the network). No host ports are published;
 Prometheus finds both through the labels. The containers get only ``MLFLOW_TRACKING_URI`` (artifacts are proxied
 by the tracking server), so no credential appears in their labels or command lines.
@@ -18,7 +19,7 @@ from docker import DockerClient
 
 from mlplatform.serving.backend import GatewayLimits, gateway_command
 from mlplatform.serving.scoring_client import wait_ready
-from mlplatform.serving.scoring_server import scoring_command, scoring_environment
+from mlplatform.serving.scoring_server import model_path, scoring_command, scoring_environment
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
 
 SCORING_PORT = 8080
@@ -43,7 +44,7 @@ def scoring_spec(name: str, model: str, alias: str, version: int, image: str, ne
     return {
         "image": image,
         "name": f"{name}-v{version}",
-        "command": scoring_command(f"models:/{model}/{version}", "0.0.0.0", SCORING_PORT),
+        "command": scoring_command(("python", "-m"), "0.0.0.0", SCORING_PORT, (f"{model}/{version}",)),
         "environment": scoring_environment(tracking_uri),
         "labels": labels(model, alias, version, SCORING_PORT, "scoring"),
         "network": network,
@@ -109,7 +110,8 @@ class DockerBackend:
         spec = scoring_spec(name, model, alias, version, self.image, self.network, self.tracking_uri)
         self._remove_if_present(spec["name"])
         container = self.client.containers.run(**spec)
-        return Upstream(version=version, address=f"http://{spec['name']}:{SCORING_PORT}", handle=container.name)
+        address = f"http://{spec['name']}:{SCORING_PORT}{model_path(model, version)}"
+        return Upstream(version=version, address=address, handle=container.name)
 
     def wait_upstream(self, upstream: Upstream, what: str) -> None:
         wait_ready(

@@ -96,7 +96,7 @@ def serve(
         from_version=previous.version if previous else None,
         address=record.address,
     )
-    if previous is not None and previous.handle != upstream.handle:
+    if previous is not None and previous.address != upstream.address:  # not the very version repaired in place
         time.sleep(DRAIN_S)  # requests already sent to the old version finish
         backend.stop_upstream(previous)
     action = (

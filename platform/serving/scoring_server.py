@@ -1,19 +1,177 @@
-"""How one model version's scoring server is started, whatever runs it: MLflow's own ``mlflow models serve``,
-given the tracking store and nothing else of the platform's configuration."""
+"""The platform's scoring server: one process hosting several model versions, each under its own path prefix.
+
+``mlflow models serve`` costs a 250 MB parent waiting on a 270 MB uvicorn worker and about 10 s to start, per
+version. Here one aiohttp process (on uvloop, like the gateway) holds any number of versions, each at
+``/models/<model>/<version>/`` with MLflow's scoring protocol (``GET ping``, ``health``, ``version``, ``POST
+invocations``), answered by MLflow's own ``invocations`` function (payload formats, predictions and error JSON equal
+``mlflow models serve``'s). A gateway's upstream is ``http://host:port/models/<model>/<version>``; it forwards
+``upstream + path``, so it needs no change. ``GET /ping`` answers for the process itself.
+
+Versions are loaded and unloaded while the others keep serving, by ``POST`` and ``DELETE`` on
+``/-/models/<model>/<version>`` from loopback only (or ``--load`` at start, as the Docker backend does). A load goes
+through ``model_loader.load_trusted``: the platform's trust check, and pickle loading allowed inside the loader
+alone. Loads run one at a time, in a thread, so requests to the loaded versions go on meanwhile. No access log: a
+line per request would grow the log without bound; loads, unloads and failures are logged.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import urllib.parse
+from dataclasses import dataclass
 
-def scoring_command(model_uri: str, host: str, port: int, mlflow: tuple[str, ...] = ("mlflow",)) -> list[str]:
-    return [*mlflow, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", host, "-p", str(port)]
+import uvloop
+from aiohttp import web
+from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
+from mlflow.pyfunc.scoring_server import invocations
+from mlflow.tracking import MlflowClient
+from mlflow.version import VERSION
+
+from mlplatform.logs import configure, log_event, platform_logger
+from mlplatform.model_trust import UntrustedModel
+from mlplatform.serving.model_loader import load_trusted
+
+LOG = platform_logger("scoring")
+LOOPBACK = ("127.0.0.1", "::1")
+SCORING_ROUTES = ("ping", "health", "version", "invocations")
+
+
+def scoring_command(python: tuple[str, ...], host: str, port: int, load: tuple[str, ...] = ()) -> list[str]:
+    """How the server is started, whatever runs it (``python`` runs a module: ``("python", "-m")``); ``load``
+    holds ``<model>/<version>`` to load before it listens."""
+    loads = [argument for item in load for argument in ("--load", item)]
+    return [*python, "mlplatform.serving.scoring_server", "--host", host, "--port", str(port), *loads]
 
 
 def scoring_environment(tracking_uri: str) -> dict[str, str]:
-    """What a scoring server gets of the platform's configuration: where the model is. MLflow deserializes
-    scikit-learn models only when pickle loading is allowed; the server loads one registered version that passed
-    the platform's trust check (``mlplatform.model_trust``) just before it was started."""
+    """What a scoring server gets of the platform's configuration: where the models are, and nothing else (pickle
+    loading is allowed inside its loader alone); MLflow's flag for code running in a scoring server, as
+    ``mlflow models serve`` sets it; no download progress bars in the log."""
     return {
         "MLFLOW_TRACKING_URI": tracking_uri,
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-        "UVICORN_ACCESS_LOG": "false",  # a line per request would grow the server's log without bound
+        "_MLFLOW_IS_IN_SERVING_ENVIRONMENT": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
+
+
+def model_path(model: str, version: int) -> str:
+    """Where a version answers in the server: the path an upstream address ends with."""
+    return f"/models/{urllib.parse.quote(model, safe='')}/{version}"
+
+
+@dataclass(frozen=True)
+class Hosted:
+    model: PyFuncModel
+    input_schema: object
+
+
+class Models:
+    """The versions this process holds, loaded one at a time."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client, self.hosted, self.loading = client, dict[tuple[str, int], Hosted](), asyncio.Lock()
+
+    async def load(self, model: str, version: int) -> None:
+        async with self.loading:
+            if (model, version) not in self.hosted:
+                loaded = await asyncio.to_thread(load_trusted, self.client, model, version)
+                self.hosted[(model, version)] = Hosted(loaded, loaded.metadata.get_input_schema())
+                log_event(LOG, "scoring_model_loaded", model=model, version=version, hosted=len(self.hosted))
+
+    def unload(self, model: str, version: int) -> bool:
+        found = self.hosted.pop((model, version), None) is not None
+        log_event(LOG, "scoring_model_unloaded", model=model, version=version, found=found, hosted=len(self.hosted))
+        return found
+
+
+def build_app(models: Models, timeout_s: float) -> web.Application:
+    app = web.Application(client_max_size=1024**3)  # the gateway in front enforces the configured body limit
+
+    async def alive(_: web.Request) -> web.Response:
+        return web.Response(text="\n", content_type="application/json")
+
+    async def score(request: web.Request) -> web.Response:
+        model, endpoint = request.match_info["model"], request.match_info["endpoint"]
+        hosted = models.hosted.get((model, int(request.match_info["version"])))
+        if hosted is None or endpoint not in SCORING_ROUTES:
+            return _error(404, "RESOURCE_DOES_NOT_EXIST", f"{model} v{request.match_info['version']}/{endpoint}: "
+                          "no such version or route in this scoring server")  # fmt: skip
+        if endpoint in ("ping", "health"):
+            return web.Response(text="\n", content_type="application/json")
+        if endpoint == "version":
+            return web.Response(text=VERSION, content_type="application/json")
+        if request.method != "POST":
+            return _error(405, "BAD_REQUEST", "invocations takes POST")
+        body = await request.read()
+        try:
+            result = await asyncio.wait_for(
+                asyncio.to_thread(invocations, body, request.headers.get("Content-Type"), hosted.model,
+                                  hosted.input_schema), timeout_s)  # fmt: skip
+        except MlflowException as exc:
+            return web.Response(status=exc.get_http_status_code(), text=exc.serialize_as_json(),
+                                content_type="application/json")  # fmt: skip
+        except TimeoutError:
+            return web.Response(status=504, text="Request processing time exceeded limit",
+                                content_type="application/json")  # fmt: skip
+        return web.Response(status=result.status, text=result.response, content_type=result.mimetype)
+
+    async def admin(request: web.Request) -> web.Response:
+        if request.remote not in LOOPBACK:
+            return _error(403, "PERMISSION_DENIED", "models are loaded and unloaded from loopback only")
+        if request.method == "GET":
+            return web.json_response({"models": [{"model": m, "version": v} for m, v in sorted(models.hosted)]})
+        model, version = request.match_info["model"], int(request.match_info["version"])
+        if request.method == "DELETE":
+            return web.json_response({"model": model, "version": version, "unloaded": models.unload(model, version)})
+        try:
+            await models.load(model, version)
+        except UntrustedModel as exc:
+            log_event(LOG, "scoring_model_refused", level="warning", model=model, version=version, reason=str(exc))
+            return _error(403, "PERMISSION_DENIED", str(exc))
+        except MlflowException as exc:
+            log_event(LOG, "scoring_model_failed", level="warning", model=model, version=version, reason=exc.message)
+            return web.Response(status=exc.get_http_status_code(), text=exc.serialize_as_json(),
+                                content_type="application/json")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - whatever a broken model raised while loading, the server stays up
+            LOG.exception("loading %s v%s failed", model, version)
+            return _error(500, "INTERNAL_ERROR", f"{model} v{version} failed to load: {type(exc).__name__}: {exc}")
+        return web.json_response({"model": model, "version": version, "loaded": True})
+
+    version_pattern = r"{version:\d+}"
+    app.router.add_get("/ping", alive)
+    app.router.add_get("/health", alive)
+    app.router.add_route("*", f"/models/{{model}}/{version_pattern}/{{endpoint}}", score)
+    app.router.add_get("/-/models", admin)
+    app.router.add_route("POST", f"/-/models/{{model}}/{version_pattern}", admin)
+    app.router.add_route("DELETE", f"/-/models/{{model}}/{version_pattern}", admin)
+    return app
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error_code": code, "message": message}, status=status)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--load", action="append", default=[], metavar="MODEL/VERSION")
+    args = parser.parse_args()
+    configure()
+    logging.getLogger("aiohttp.access").disabled = True
+    loop = uvloop.new_event_loop()  # the gateway's loop: less CPU per request than asyncio's own
+    asyncio.set_event_loop(loop)
+    models = Models(MlflowClient())
+    for item in args.load:
+        model, _, version = item.rpartition("/")
+        loop.run_until_complete(models.load(model, int(version)))
+    web.run_app(build_app(models, MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()), host=args.host, port=args.port,
+                access_log=None, print=None, reuse_address=True, loop=loop)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

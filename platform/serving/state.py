@@ -81,11 +81,12 @@ class ServingState:
     def upstream_file(self, name: str) -> Path:
         return self.folder / name / "upstream.json"
 
-    def prune_logs(self, name: str, keep: int = KEPT_LOGS) -> None:
-        """Delete all but the ``keep`` newest scoring-server logs of ``name`` (one per version started)."""
-        logs = sorted((self.folder / name).glob("v*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in logs[keep:]:
-            old.unlink(missing_ok=True)
+
+def prune_logs(folder: Path, pattern: str, keep: int = KEPT_LOGS) -> None:
+    """Delete all but the ``keep`` newest logs in ``folder`` matching ``pattern`` (one per server started)."""
+    logs = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in logs[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def file_sd_targets(records) -> list[dict]:

@@ -1,14 +1,16 @@
 """Dagster's daemon killed (SIGKILL) while the serving run of an alias change is executing, then started again:
-the switch completes, the old version's scoring server is gone, no second one is left behind, and the alias
+the switch completes, the old version is unloaded from the scoring process, no second one is left behind, and the alias
 history records the change."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -41,13 +43,18 @@ def _wait_for(condition: Callable[[], object], what: str, log: Path, timeout_s: 
     raise AssertionError(f"{what} within {timeout_s} s; daemon log:\n{log.read_text()[-4000:]}")
 
 
-def _scoring_servers() -> Counter:
-    """Running `mlflow models serve` processes of MODEL, per version, from the process list."""
+def _scoring_servers(folder: Path) -> Counter:
+    """Versions of MODEL loaded in running scoring processes of the serving home (those working in ``folder``),
+    per version: a version loaded twice, or left loaded, shows."""
     found: Counter = Counter()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
-            found.update(a.rsplit("/", 1)[1] for a in argv if a.startswith(f"models:/{MODEL}/") and "serve" in argv)
+    for process in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            argv = (process / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if "mlplatform.serving.scoring_server" in argv and (process / "cwd").resolve() == folder:
+                port = argv[argv.index("--port") + 1]
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/models", timeout=10) as response:
+                    models = json.loads(response.read())["models"]
+                found.update(str(m["version"]) for m in models if m["model"] == MODEL)
     return found
 
 
@@ -80,7 +87,8 @@ def test_a_daemon_killed_mid_switch_and_restarted_completes_the_switch(tmp_path,
         daemons.append(_daemon(settings, log, tmp_path))
 
         _wait_for(lambda: serving(2), "the switch to v2 did not complete", log)
-        _wait_for(lambda: _scoring_servers() == Counter({"2": 1}), "a scoring server was left behind", log)
+        scoring = settings.home / "serving" / "scoring"
+        _wait_for(lambda: _scoring_servers(scoring) == Counter({"2": 1}), "a scoring server was left behind", log)
 
         def switched() -> bool:
             runs = lifecycle.instance.get_runs(filters=switch)

@@ -7,8 +7,8 @@ from dagster import SkipReason
 
 from mlplatform.aliases import move_alias
 from mlplatform.appdb.alias_history import history
-from mlplatform.serving.processes import running
 from mlplatform.serving.reconcile import stop_all
+from mlplatform.serving.scoring_client import ping
 
 from conftest import Lifecycle, embedded_settings
 from mlflow_stack import TRACKING_PASSWORD
@@ -58,7 +58,7 @@ def test_a_tick_without_mlflow_skips_serving_goes_on_and_the_next_tick_switches(
         [after] = world.status()
         assert after["url"] == before["url"] and after["healthy"] and after["version"] == 2
         assert world.invoke(after["url"], world.sample_payload())[0] == "2"
-        assert not running(before["record"].upstream.handle)
+        assert not ping(before["record"].upstream.address)  # v1 unloaded
         changes = [(c["from_version"], c["to_version"]) for c in history(lifecycle.engine, MODEL, "Production")]
         assert changes[-1] == (1, 2)
     finally:

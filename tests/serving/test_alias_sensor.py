@@ -1,5 +1,5 @@
-"""The alias sensor and serving job with real processes: a real Dagster instance, real `mlflow models serve`
-servers behind the gateway, the registry in a real MLflow store. The steps build on each other, in file order."""
+"""The alias sensor and serving job with real processes: a real Dagster instance, the platform's scoring process
+behind the gateway, the registry in a real MLflow store. The steps build on each other, in file order."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from mlplatform.aliases import move_alias
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.processes import free_port, running
 from mlplatform.serving.reconcile import stop_all
+from mlplatform.serving.scoring_client import ping
 
 from conftest import Lifecycle, embedded_settings
 from sensor_world import World
@@ -58,7 +59,7 @@ def test_nothing_changed_means_no_run(world):
 
 def test_moving_the_alias_switches_with_no_failed_request(world):
     [before] = world.status()
-    url, old_upstream = before["url"], before["record"].upstream.handle
+    url, old_upstream = before["url"], before["record"].upstream.address
     outcomes, stop = [], threading.Event()
 
     def client():
@@ -81,7 +82,7 @@ def test_moving_the_alias_switches_with_no_failed_request(world):
     assert outcomes[0] == "1" and outcomes[-1] == "2" and set(outcomes) == {"1", "2"}
     [after] = world.status()
     assert after["url"] == url and after["version"] == 2 and after["healthy"]
-    assert not running(old_upstream)
+    assert not ping(old_upstream)  # v1 unloaded from the scoring process
     metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
     assert (
         f'mlflow_serve_requests_total{{alias="Production",code="200",endpoint="invocations",model="{MODEL}",version="2"}}'

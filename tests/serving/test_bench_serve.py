@@ -15,9 +15,10 @@ from mlplatform.settings import platform_variables
 HOME_PREFIX = b"mlplatform-bench-serve-"
 FIGURES = ("requests", "requests_per_s", "p50_ms", "p99_ms", "errors")
 KEYS = {
-    "seconds", "concurrency", "model", "version", *FIGURES, *(f"bare_{key}" for key in FIGURES),
-    "gateway_p50_overhead_ms", "rps_ratio", "targets_met", "gateway_cpu_ms_per_request", "client_cpu_share",
-    "first_errors",
+    "seconds", "concurrency", "model", "version", *FIGURES, *(f"scoring_{key}" for key in FIGURES),
+    *(f"bare_{key}" for key in FIGURES), "gateway_p50_overhead_ms", "rps_ratio", "models_served",
+    "rss_mb_first_model", "rss_mb_per_model", "bare_rss_mb", "targets_met", "gateway_cpu_ms_per_request",
+    "client_cpu_share", "first_errors",
 }  # fmt: skip
 
 
@@ -61,7 +62,8 @@ def test_bench_serve_reports_both_paths_without_errors_and_stops_its_servers():
     report = json.loads(result.stdout)
     assert set(report) == KEYS
     assert (report["seconds"], report["concurrency"], report["version"]) == (2, 4, 1)
-    assert report["errors"] == report["bare_errors"] == 0 and report["first_errors"] == {}
-    assert report["requests"] > 0 and report["bare_requests"] > 0
+    assert report["errors"] == report["scoring_errors"] == report["bare_errors"] == 0 and report["first_errors"] == {}
+    assert report["requests"] > 0 and report["scoring_requests"] > 0 and report["bare_requests"] > 0
+    assert report["models_served"] == 3 and 0 < report["rss_mb_per_model"] < report["rss_mb_first_model"]
     assert report["p50_ms"] <= report["p99_ms"] and report["bare_p50_ms"] <= report["bare_p99_ms"]
     assert _bench_processes() <= before

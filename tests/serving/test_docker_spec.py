@@ -20,11 +20,12 @@ def test_scoring_container_is_labelled_private_limited_and_restartable():
     assert spec["network"] == "mlplatform" and "ports" not in spec
     assert spec["restart_policy"] == {"Name": "unless-stopped"}
     assert spec["mem_limit"] and spec["nano_cpus"] > 0
-    assert "models:/iris/3" in spec["command"] and str(SCORING_PORT) in spec["command"]
-    assert spec["environment"] == {
+    assert spec["command"][:3] == ["python", "-m", "mlplatform.serving.scoring_server"]
+    assert spec["command"][-2:] == ["--load", "iris/3"] and str(SCORING_PORT) in spec["command"]
+    assert spec["environment"] == {  # pickle loading is not allowed process-wide, nothing else of the platform's
         "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-        "UVICORN_ACCESS_LOG": "false",
+        "_MLFLOW_IS_IN_SERVING_ENVIRONMENT": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ from mlplatform.serving.local_backend import LocalProcessBackend
 from mlplatform.serving.naming import server_name
 from mlplatform.serving.processes import handle_of, running, stop
 from mlplatform.serving.reconcile import stop_all
-from mlplatform.serving.state import ServerRecord, ServingState, Upstream
+from mlplatform.serving.state import ServerRecord, ServingState, Upstream, prune_logs
 
 SERVE = [sys.executable, "-m", "mlplatform.cli.main", "serve"]
 
@@ -52,11 +53,16 @@ def test_a_pid_that_is_no_longer_ours_is_neither_alive_nor_stopped(platform_home
 
 
 def test_only_the_newest_scoring_logs_are_kept(platform_home):
-    state = ServingState(platform_home.home / "serving")
-    folder = state.folder / "mlflow-serve-m-Production"
+    folder = platform_home.home / "serving" / "scoring"
     folder.mkdir(parents=True)
-    for version in range(1, 9):
-        (folder / f"v{version}-1000{version}.log").write_text("started\n")
-    (folder / "gateway.log").write_text("gateway\n")
-    state.prune_logs(folder.name, keep=3)
-    assert sorted(p.name for p in folder.iterdir()) == ["gateway.log", "v6-10006.log", "v7-10007.log", "v8-10008.log"]
+    for number in range(1, 9):
+        (folder / f"server-1000{number}.log").write_text("started\n")
+        os.utime(folder / f"server-1000{number}.log", (number, number))
+    (folder / "process.json").write_text("{}")
+    prune_logs(folder, "server-*.log", keep=3)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "process.json",
+        "server-10006.log",
+        "server-10007.log",
+        "server-10008.log",
+    ]

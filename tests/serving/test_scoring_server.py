@@ -1,0 +1,153 @@
+"""The platform's scoring server against MLflow's own: the same answers and error JSON for every payload format, two
+versions in one process, unloading one without touching the other, an untrusted version refused, and the shared
+process dying, then repaired. One training, one bare ``mlflow models serve``, one scoring process for the module."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mlplatform.bench.serve import bare_mlflow_serve
+from mlplatform.contract import load_sample_input
+from mlplatform.serving.processes import running
+from mlplatform.serving.reconcile import health, serve, stop_all
+from mlplatform.serving.scoring_client import ServerError, ping
+
+from conftest import Lifecycle, embedded_settings
+
+MODEL = "mlplatform_iris"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, migrated_mlflow_store):
+    folder = tmp_path_factory.mktemp("scoring")
+    lifecycle = Lifecycle(embedded_settings(folder / "home", migrated_mlflow_store))
+    lifecycle.load("iris")
+    lifecycle.run("training_job", "iris")  # v1
+    registry = lifecycle.registry()
+    v1 = registry.version(MODEL, 1)
+    registry.register(v1.source, v1.run_id, MODEL, dict(v1.tags))  # v2, the same files
+    backend = lifecycle.serving()
+    sample = load_sample_input(registry, v1.run_id)
+    with ThreadPoolExecutor(1) as pool:
+        loaded = pool.submit(backend.start_upstream, "", MODEL, "", 1, "")  # both servers start at the same time
+        with bare_mlflow_serve(lifecycle.settings.mlflow_tracking_uri, MODEL, 1, folder / "bare.log") as (bare, _):
+            yield {"backend": backend, "bare": bare, "sample": sample, "registry": registry, "v1": loaded.result()}
+    stop_all(backend)
+    lifecycle.instance.dispose()
+
+
+@pytest.fixture(scope="module")
+def v1(world):
+    return world["v1"]
+
+
+def _call(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get_content_type(), exc.read()
+
+
+ROWS = [{"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2},
+        {"sepal_length_cm": 6.7, "sepal_width_cm": 3.0, "petal_length_cm": 5.2, "petal_width_cm": 2.3}]  # fmt: skip
+COLUMNS = list(ROWS[0])
+SPLIT = {"columns": COLUMNS, "data": [list(r.values()) for r in ROWS]}
+PAYLOADS = {
+    "dataframe_split": (json.dumps({"dataframe_split": SPLIT}), "application/json"),
+    "dataframe_records": (json.dumps({"dataframe_records": ROWS}), "application/json"),
+    "instances": (json.dumps({"instances": ROWS}), "application/json"),
+    "inputs": (json.dumps({"inputs": {c: [r[c] for r in ROWS] for c in COLUMNS}}), "application/json"),
+    "csv": (",".join(COLUMNS) + "\n" + "\n".join(",".join(str(v) for v in r.values()) for r in ROWS), "text/csv"),
+    "utf-8 charset": (json.dumps({"dataframe_split": SPLIT}), "application/json; charset=utf-8"),
+    "invalid json": ("{not json", "application/json"),
+    "no known key": (json.dumps({"rows": ROWS}), "application/json"),
+    "missing column": (json.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}), "application/json"),
+    "wrong type": (json.dumps({"dataframe_records": [{**ROWS[0], "sepal_length_cm": "abc"}]}), "application/json"),
+    "other charset": (json.dumps({"dataframe_split": SPLIT}), "application/json; charset=latin-1"),
+    "unknown content type": ("hello", "text/plain"),
+}
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_invocations_answer_as_mlflow_models_serve_does(world, v1, payload):
+    body, content_type = PAYLOADS[payload]
+    ours = _call(f"{v1.address}/invocations", body.encode(), content_type)
+    mlflow = _call(f"{world['bare']}/invocations", body.encode(), content_type)
+    assert ours[:2] == mlflow[:2]
+    if mlflow[1] == "application/json":
+        assert _unordered_sets(json.loads(ours[2])) == _unordered_sets(json.loads(mlflow[2]))
+        assert ours[0] == 200 or set(json.loads(ours[2])) >= {"error_code", "message"}
+    else:
+        assert ours[2] == mlflow[2]
+
+
+def _unordered_sets(answer: dict) -> dict:
+    """``answer`` with the items of any Python set quoted in its message sorted: MLflow's message on a payload with
+    no known key prints a set, whose order changes from one process to another (hash randomization)."""
+
+    def sorted_items(found: re.Match) -> str:
+        return "{" + ", ".join(sorted(found.group(1).split(", "))) + "}"
+
+    return (
+        {**answer, "message": re.sub(r"\{([^{}]*)\}", sorted_items, answer["message"])}
+        if "message" in answer
+        else answer
+    )
+
+
+def test_ping_health_and_version_answer_as_mlflow_models_serve_does(world, v1):
+    for route in ("ping", "health", "version"):
+        assert _call(f"{v1.address}/{route}") == _call(f"{world['bare']}/{route}")
+
+
+def test_two_versions_share_one_process_and_unloading_one_leaves_the_other(world, v1):
+    backend = world["backend"]
+    v2 = backend.start_upstream("", MODEL, "", 2, "")
+    assert v2.handle == v1.handle and v2.address != v1.address
+    body, content_type = PAYLOADS["dataframe_split"]
+    assert _call(f"{v2.address}/invocations", body.encode(), content_type)[0] == 200
+    base = v1.address.split("/models/")[0]
+    assert backend.scoring.hosted(base) == [{"model": MODEL, "version": 1}, {"model": MODEL, "version": 2}]
+    backend.stop_upstream(v2)
+    assert not ping(v2.address) and _call(f"{v2.address}/ping")[0] == 404
+    assert _call(f"{v1.address}/invocations", body.encode(), content_type)[0] == 200
+    assert running(v1.handle)
+
+
+def test_an_untrusted_version_is_refused_and_the_loaded_ones_keep_serving(world, v1, tmp_path):
+    registry = world["registry"]
+    broken = tmp_path / "pickled-model"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("flavors: {python_function: {loader_module: mlflow.sklearn}, sklearn: {}}\n")
+    version = registry.register(str(broken), registry.version(MODEL, 1).run_id, MODEL, {})
+    with pytest.raises(ServerError, match="not a scikit-learn model|serialized as"):
+        world["backend"].start_upstream("", MODEL, "", int(version.version), "")
+    assert ping(v1.address) and running(v1.handle)
+
+
+def test_the_process_dying_takes_every_model_alias_in_it_and_each_is_repaired(world, v1):
+    backend, sample = world["backend"], world["sample"]
+    for alias, version in (("Production", 1), ("challenger", 2)):
+        serve(backend, MODEL, alias, version, "", sample)
+    records = list(backend.state.read().values())
+    assert len({r.upstream.handle for r in records}) == 1 and all(health(backend, records).values())
+    os.killpg(int(records[0].upstream.handle.split(":")[0]), signal.SIGKILL)
+    assert not any(health(backend, records).values())
+    outcomes = [serve(backend, MODEL, r.alias, r.upstream.version, "", sample) for r in records]
+    assert [o.action for o in outcomes] == ["repaired", "repaired"]
+    repaired = list(backend.state.read().values())
+    assert all(health(backend, repaired).values()) and len({r.upstream.handle for r in repaired}) == 1
+    assert repaired[0].upstream.handle != records[0].upstream.handle
+    assert [r.address for r in repaired] == [r.address for r in records]  # the stable addresses stay
+    stop_all(backend)
+    assert not running(repaired[0].upstream.handle)  # the last model@alias stopped: the process too
