@@ -1,13 +1,16 @@
 """Dataset versions in app-db: one typed table per version, registered in ``dataset_versions``.
 
 Storing is idempotent: the same content (same hash) under the same name is the existing version, not a new one.
-A version is written in one transaction (table, rows, registry row), so a failure leaves nothing behind.
+A version is written in one transaction (table, rows, registry row), so a failure leaves nothing behind. On PostgreSQL
+the rows go in by COPY: a CSV file as it is written when no value needs converting (``datasets.verbatim``), else
+binary rows encoded here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -33,6 +37,7 @@ from mlplatform.appdb import pgcopy
 from mlplatform.appdb.engine import psycopg_connection
 from mlplatform.appdb.schema import dataset_versions
 from mlplatform.datasets.sources import SourceData, read_through
+from mlplatform.datasets.verbatim import NotVerbatim, Verbatim
 
 ROW_ID = "row_id"
 _SQL_TYPES = {"float": Float, "int": BigInteger, "str": Text}
@@ -104,9 +109,11 @@ def store_dataset(engine: Engine, data: SourceData) -> DatasetVersion:
     """The version holding ``data``: an existing one with the same content (made the latest again), or a new one.
 
     The rows stream from the source chunk by chunk into the load's transaction; a bad row in any chunk rolls it
-    back, so nothing is stored. A chunk that widens a column's type starts the load again with the wider plan."""
+    back, so nothing is stored. A chunk that widens a column's type starts the load again with the wider plan. On
+    PostgreSQL a CSV file is first sent as written; a value that would need converting there (``NotVerbatim``)
+    makes the load again on the binary path, which stores and refuses the same rows the same way."""
 
-    def store(source: SourceData) -> DatasetVersion:
+    def store(source: SourceData, verbatim: Verbatim | None) -> DatasetVersion:
         return store_chunks(
             engine,
             source.name,
@@ -114,12 +121,22 @@ def store_dataset(engine: Engine, data: SourceData) -> DatasetVersion:
             source.task_type,
             source.source,
             None,
-            source.chunks(),
+            source.chunks(verbatim=verbatim is not None),
             columns=source.columns,
             dropped=source.dropped,
+            verbatim=verbatim,
         )
 
-    return read_through(data, store)
+    def store_fastest(source: SourceData) -> DatasetVersion:
+        verbatim = source.verbatim() if engine.dialect.name == "postgresql" else None
+        if verbatim is not None:
+            try:
+                return store(source, verbatim)
+            except NotVerbatim:
+                pass
+        return store(source, None)
+
+    return read_through(data, store_fastest)
 
 
 def store_chunks(
@@ -132,13 +149,14 @@ def store_chunks(
     chunks: Iterable[pd.DataFrame],
     columns: list[dict] | None = None,
     dropped: dict | None = None,
+    verbatim: Verbatim | None = None,
 ) -> DatasetVersion:
     """Write a new version from frames of rows (same columns, features then target), all or nothing.
 
     ``digest`` None: the content hash of the rows, computed as they are written. Loads of one dataset are
     serialised (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two concurrent loads of the
     same content produce one version. The rows are written inside a savepoint; content that is already stored is
-    rolled back there and that version becomes the latest.
+    rolled back there and that version becomes the latest. ``verbatim``: the chunks' CSV file, sent as written.
     """
     chunks = iter(chunks)
     first = next(chunks)
@@ -157,7 +175,7 @@ def store_chunks(
         # On PostgreSQL the primary key is built once after the rows are in: far cheaper than row by row.
         table = _table(f"ds_{name}_v{version}", columns, keyed=conn.dialect.name != "postgresql")
         written = conn.begin_nested()
-        rows = _write_rows(conn, table, columns, itertools.chain([first], chunks), hasher)
+        rows = _write_rows(conn, table, columns, itertools.chain([first], chunks), hasher, verbatim)
         digest = digest or hasher.hexdigest()
         existing = _find_in(conn, dataset_versions.c.name == name, dataset_versions.c.content_hash == digest)
         if existing is not None:
@@ -189,7 +207,12 @@ def store_chunks(
 
 
 def _write_rows(
-    conn: Connection, table: Table, columns: list[dict], chunks: Iterable[pd.DataFrame], hasher: ContentHash
+    conn: Connection,
+    table: Table,
+    columns: list[dict],
+    chunks: Iterable[pd.DataFrame],
+    hasher: ContentHash,
+    verbatim: Verbatim | None,
 ) -> int:
     """Create ``table`` and write every chunk (hashed on the way); returns the row count."""
     table.create(conn)
@@ -202,17 +225,29 @@ def _write_rows(
             conn.execute(table.insert(), records.where(records.notna(), None).to_dict("records"))
             rows += len(chunk)
         return rows
+    with psycopg_connection(conn).cursor() as cursor:
+        if verbatim is None:
+            rows = _copy_binary(cursor, table, columns, numbered, hasher)
+        else:
+            rows = _copy_verbatim(cursor, table, verbatim, numbered, hasher)
+    conn.execute(text(f'ALTER TABLE "{table.name}" ADD PRIMARY KEY ("{ROW_ID}")'))
+    return rows
+
+
+def _copy_binary(
+    cursor: psycopg.Cursor, table: Table, columns: list[dict], chunks: Iterable[pd.DataFrame], hasher: ContentHash
+) -> int:
     names = ", ".join(f'"{n}"' for n in [ROW_ID, *(c["name"] for c in columns)])
     kinds = {"float": "nullable_float8", "int": "int8", "str": "text"}
+    rows = 0
     # One binary COPY for the whole load. A thread sends each encoded chunk while the next one is read and encoded,
     # so the server and this process work at the same time; at most one chunk waits to be sent.
     with (
-        psycopg_connection(conn).cursor() as cursor,
         cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
         ThreadPoolExecutor(1, thread_name_prefix="copy-writer") as sender,
     ):
         sending = sender.submit(copy.write, pgcopy.HEADER)
-        for chunk in numbered:
+        for chunk in chunks:
             hasher.update(chunk)
             fields = [("int8", np.arange(rows, rows + len(chunk), dtype=np.int64))]
             fields += [(kinds[c["dtype"]], _values(chunk[c["name"]])) for c in columns]
@@ -222,8 +257,42 @@ def _write_rows(
             rows += len(chunk)
         sending.result()
         copy.write(pgcopy.TRAILER)
-    conn.execute(text(f'ALTER TABLE "{table.name}" ADD PRIMARY KEY ("{ROW_ID}")'))
     return rows
+
+
+def _copy_verbatim(
+    cursor: psycopg.Cursor, table: Table, verbatim: Verbatim, chunks: Iterable[pd.DataFrame], hasher: ContentHash
+) -> int:
+    """The file's own bytes, numbered and sent by a thread while the same rows are checked and hashed here; the
+    server parses them meanwhile. Anything PostgreSQL refuses, or a row count that differs, is ``NotVerbatim``."""
+    stored = ", ".join(f'"{n}"' for n in verbatim.columns)
+    statement = (
+        f'COPY "{table.name}" ("{ROW_ID}", {stored}) FROM STDIN (FORMAT csv, DELIMITER \'{verbatim.delimiter}\', '
+        f"NULL '', FORCE_NULL ({stored}), ENCODING 'UTF8')"
+    )
+    stop, rows = threading.Event(), 0
+    try:
+        with cursor.copy(statement) as copy, ThreadPoolExecutor(1, thread_name_prefix="copy-writer") as sender:
+            sending = sender.submit(_send, copy, verbatim, stop)
+            try:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    rows += len(chunk)
+                    if sending.done():
+                        sending.result()  # the sender's NotVerbatim, at once
+                sending.result()
+            finally:
+                stop.set()
+    except psycopg.Error as exc:
+        raise NotVerbatim(f"PostgreSQL refused the file as written: {exc.diag.message_primary}") from None
+    if cursor.rowcount != rows:
+        raise NotVerbatim(f"PostgreSQL read {cursor.rowcount} rows, pandas {rows}")
+    return rows
+
+
+def _send(copy: psycopg.Copy, verbatim: Verbatim, stop: threading.Event) -> None:
+    for block in verbatim.blocks(stop):
+        copy.write(block)
 
 
 def _values(column: pd.Series):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlplatform.datasets.errors import DatasetError
+from mlplatform.datasets.verbatim import NotVerbatim
 
 SNIFF_BYTES = 64 * 1024
 CHUNK_ROWS = 100_000  # rows per chunk: what a load holds in memory at once, whatever the file's size
@@ -25,14 +26,18 @@ class CsvFile:
     delimiter: str
     header: list[str]
 
-    def chunks(self, text_columns: Sequence[str] = (), chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    def chunks(
+        self, text_columns: Sequence[str] = (), chunk_rows: int = CHUNK_ROWS, exact: bool = False
+    ) -> Iterator[pd.DataFrame]:
         """Rows in chunks, indexed by their line in the file (the header is line 1); blank lines skipped.
 
         ``text_columns`` (raw header names) are read as text, without number parsing, as categoricals (each distinct
-        value is one string, not one per row)."""
+        value is one string, not one per row). ``exact``: cells as written (spaces kept, only an empty cell is a gap,
+        blank lines kept as rows without values), to tell whether the file can be sent as it is (``verbatim``)."""
+        as_written = {"skipinitialspace": False, "keep_default_na": False, "na_values": [""]} if exact else {}
         reader = pd.read_csv(
             self.path,
-            skipinitialspace=True,
+            **{"skipinitialspace": True, **as_written},
             skip_blank_lines=False,
             sep=self.delimiter,
             encoding=self.encoding,
@@ -43,10 +48,12 @@ class CsvFile:
             with reader:
                 for chunk in reader:
                     chunk.index = chunk.index + 2
-                    chunk = chunk.dropna(how="all")
+                    chunk = chunk if exact else chunk.dropna(how="all")
                     if not chunk.empty:
                         yield chunk
         except pd.errors.ParserError as exc:
+            if exact:  # the refusal, if any, is the one of the ordinary read
+                raise NotVerbatim("the file cannot be parsed as written") from None
             line = re.search(r"line (\d+)", str(exc))
             where = f" on line {line.group(1)}" if line else ""
             raise DatasetError(

@@ -11,6 +11,7 @@ stored. Messages never quote a cell's value.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn import datasets as sk_datasets
 
-from mlplatform.datasets.csv_file import open_csv
+from mlplatform.datasets.csv_file import CsvFile, open_csv
 from mlplatform.datasets.errors import DatasetError
 from mlplatform.datasets.feature_types import (
     ChunkTyper,
@@ -31,6 +32,7 @@ from mlplatform.datasets.feature_types import (
     TypePlan,
     plan_types,
 )
+from mlplatform.datasets.verbatim import Verbatim, check_chunk
 
 BUILTIN = {
     "iris": sk_datasets.load_iris,
@@ -74,11 +76,13 @@ class SourceRequest:
 
 @dataclass(frozen=True)
 class RawTable:
-    """A source's rows before typing: ``read(text_columns)`` yields chunks indexed by line (header = line 1)."""
+    """A source's rows before typing: ``read(text_columns)`` yields chunks indexed by line (header = line 1);
+    ``csv`` is the file of a CSV source."""
 
     origin: str
     header: list[str]
     read: Callable[[Sequence[str]], Iterator[pd.DataFrame]]
+    csv: CsvFile | None = None
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,20 @@ class SourceData:
     def pandas_dtypes(self) -> dict[str, str]:
         return {c["name"]: _PANDAS_DTYPES[c["dtype"]] for c in self.columns}
 
-    def chunks(self) -> Iterator[pd.DataFrame]:
+    def verbatim(self) -> Verbatim | None:
+        """The CSV file as COPY input when it may be sent as written: UTF-8 and every column stored. Its chunks are
+        still checked, read with ``chunks(verbatim=True)``."""
+        csv = self.table.csv
+        if csv is None or self.frame is not None or csv.encoding != "utf-8-sig" or self.dropped:
+            return None
+        return Verbatim(csv.path, csv.delimiter, [sql_name(raw) for raw in csv.header])
+
+    def chunks(self, verbatim: bool = False) -> Iterator[pd.DataFrame]:
         """Typed chunks (index from 0 within each); raises ``Retype`` when a chunk widens the plan (see
-        ``read_through``) and ``DatasetError`` for bad rows, the end-of-table checks after the last chunk."""
+        ``read_through``) and ``DatasetError`` for bad rows, the end-of-table checks after the last chunk.
+
+        ``verbatim`` (a CSV file whose ``verbatim()`` is sent): the file is read as written and each chunk checked
+        first, ``NotVerbatim`` when a value needs converting."""
         if self.frame is not None:
             yield self.frame
             return
@@ -136,8 +151,16 @@ class SourceData:
             text.append(self.raw_target)
         typer = ChunkTyper(self.plan, self.table.origin)
         labels = _Labels(self.target_plan, self.raw_target, self.target, self.table.origin)
+        plans = {raw: self.plan.columns[renamed[raw]] for raw in self.table.header if raw != self.raw_target}
+        plans[self.raw_target] = self.target_plan
+        read = self.table.read
+        if verbatim:
+            assert self.table.csv is not None
+            read = functools.partial(self.table.csv.chunks, exact=True)
         try:
-            for chunk in self.table.read(text):
+            for chunk in read(text):
+                if verbatim:
+                    check_chunk(chunk, plans)
                 typed = typer.type({renamed[c]: chunk[c] for c in chunk.columns if c != self.raw_target})
                 typed[self.target] = labels.add(chunk[self.raw_target])
                 yield typed.reset_index(drop=True)
@@ -249,7 +272,7 @@ def _frame_table(frame: pd.DataFrame, origin: str) -> RawTable:
 
 def _csv_table(path: Path, encoding: str | None) -> RawTable:
     csv_file = open_csv(path, encoding)
-    return RawTable(csv_file.origin, csv_file.header, csv_file.chunks)
+    return RawTable(csv_file.origin, csv_file.header, csv_file.chunks, csv_file)
 
 
 def _is_parquet(path: Path) -> bool:
