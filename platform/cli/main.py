@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     switch_bench.add_argument("--switches", type=int, default=4)
     switch_bench.add_argument("--json", action="store_true")
     serve_bench = targets.add_parser("serve", help="the gateway against a bare `mlflow models serve` under load")
-    serve_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each of the two")
+    serve_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each of the three")
     serve_bench.add_argument("--concurrency", type=int, default=8, help="clients at once")
     serve_bench.add_argument("--json", action="store_true")
     return parser
