@@ -51,13 +51,14 @@ class Client:
 
 
 class Scorer(ThreadingHTTPServer):
-    """Answers /ping, and /invocations with ``{"predictions": [predict(x)]}`` for the first row's ``x``."""
+    """Answers /ping, and /invocations with ``{"predictions": [predict(x)]}`` for the first row's ``x`` after
+    ``delay_s``."""
 
     daemon_threads = True
 
-    def __init__(self, predict: Callable[[int], int]) -> None:
+    def __init__(self, predict: Callable[[int], int], delay_s: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.predict = predict
+        self.predict, self.delay_s = predict, delay_s
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -79,6 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         x = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["dataframe_split"]["data"][0][0]
+        time.sleep(self.server.delay_s)
         self._reply(json.dumps({"predictions": [self.server.predict(x)]}).encode())
 
     def _reply(self, payload: bytes) -> None:

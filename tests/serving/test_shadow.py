@@ -10,6 +10,7 @@ import pytest
 
 from mlplatform.appdb.shadow_pairs import ingest_shadow_pairs, shadow_summary
 from mlplatform.resources.build import build_resources
+from mlplatform.serving.shadow import QUEUE_SIZE, WORKERS
 
 from split_world import CHALLENGER, MODEL, Client, Scorer, SplitWorld, serve
 
@@ -20,7 +21,11 @@ def shadow(settings, share: int) -> None:
 
 
 def pairs(world: SplitWorld, outcome: str) -> float:
-    found = re.search(rf'mlflow_serve_shadow_pairs_total{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)', world.metrics())
+    return _counter(world, "mlflow_serve_shadow_pairs_total", f'outcome="{outcome}"')
+
+
+def _counter(world: SplitWorld, name: str, label: str) -> float:
+    found = re.search(rf"{name}{{[^}}]*{label}[^}}]*}} (\S+)", world.metrics())
     return float(found.group(1)) if found else 0.0
 
 
@@ -77,3 +82,19 @@ def test_a_dead_challenger_leaves_production_answers_whole_and_is_counted_as_err
     assert ingest_shadow_pairs(engine, world.backend.state.folder) == 10
     summary = shadow_summary(engine, MODEL)
     assert (summary["shadow_pairs"], summary["shadow_errors"], summary["shadow_agreement_rate"]) == (10, 10, None)
+
+
+def test_a_slow_challenger_fills_the_bounded_queue_and_the_rest_is_dropped_and_counted(platform_home, production):
+    challenger = Scorer(lambda x: 0, delay_s=20)  # holds the workers far longer than the test sends
+    world = SplitWorld(platform_home, production, challenger.url)
+    try:
+        shadow(platform_home, 100)
+        world.wait_splits({"shadow": 100})
+        client = Client(world.address)
+        sent = QUEUE_SIZE + WORKERS + 40
+        assert [client.invoke(x) for x in range(sent)] == [("Production", "1", 0)] * sent
+        dropped = _counter(world, "mlflow_serve_shadow_dropped_total", 'reason="queue_full"')
+        assert dropped == sent - QUEUE_SIZE - WORKERS
+    finally:
+        world.close()
+        challenger.stop()
