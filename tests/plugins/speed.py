@@ -35,6 +35,7 @@ SLOW = {
     "assets/test_tables.py::*": "the demo on a table with categories, a model server (about 2-3 min)",
     "assets/test_metric_gate.py::*": "three trainings (about 2-4 min)",
     "appdb/test_migrations.py::*[[]postgresql[]]": "PostgreSQL",
+    "appdb/test_shadow_pairs.py::*[[]postgresql[]]": "PostgreSQL",
     "assets/test_lifecycle.py::test_gate_*": "two trainings (about 20-35 s)",
     "assets/test_lifecycle.py::test_datasets_do_not_overwrite_each_other": "two datasets end to end (about 35 s)",
     "assets/test_lifecycle.py::test_repredicting_a_batch_replaces_it": "lifecycle and a second inference (about 15 s)",
