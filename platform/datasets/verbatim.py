@@ -24,9 +24,10 @@ import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
 BLOCK_BYTES = 1 << 20
-ID_DIGITS = 12  # row ids written zero-padded, so every record gets the same prefix width
 MAX_DIGITS = 15  # pandas' float parser is exact up to here (mantissa below 2**53, power of ten exact)
-_NEWLINE, _QUOTE, _DOT = ord("\n"), ord('"'), ord(".")
+_NEWLINE, _QUOTE = ord("\n"), ord('"')
+# Each byte to its class: d for a digit or the point, e for an exponent's letter, x for anything else.
+_DIGITS = bytes(b"d"[0] if chr(i) in "0123456789." else b"e"[0] if chr(i) in "eE" else b"x"[0] for i in range(256))
 
 
 class NotVerbatim(Exception):  # noqa: N818 - a signal to load on the binary path, not an error
@@ -43,7 +44,7 @@ class Verbatim:
 
     def blocks(self, stop: threading.Event) -> Iterator[bytes]:
         """The records after the header, each prefixed with its row id (0, 1, ...), about ``BLOCK_BYTES`` at a time;
-        ``NotVerbatim`` for a number pandas may round differently. Ends early once ``stop`` is set."""
+        ``NotVerbatim`` for a number pandas may round otherwise. Ends early once ``stop`` is set."""
         delimiter = self.delimiter.encode()
         pending, next_id, header = b"", 0, True
         with self.path.open("rb") as handle:
@@ -52,50 +53,56 @@ class Verbatim:
                 data = pending + block
                 if not block and data and not data.endswith(b"\n"):
                     data += b"\n"  # the last record, without its newline
-                array = np.frombuffer(data, dtype=np.uint8)
-                ends = _record_ends(array)
+                ends = _record_ends(data)
                 cut = int(ends[-1]) + 1 if len(ends) else 0
-                pending = data[cut:]
-                starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
-                first = 0
-                if header and len(starts):  # the header is the first record
-                    header, first = False, int(starts[1]) if len(starts) > 1 else cut
-                    starts = starts[1:] - first
-                if len(starts):
-                    records = array[first:cut]
+                records, pending = data[:cut], data[cut:]
+                if header and len(ends):  # the header is the first record
+                    header, skip = False, int(ends[0]) + 1
+                    records, ends = records[skip:], ends[1:] - skip
+                if len(ends):
                     _check_numbers(records)
-                    yield _numbered(records, starts, next_id, delimiter)
-                    next_id += len(starts)
+                    yield _numbered(records, ends, next_id, delimiter)
+                    next_id += len(ends)
                 if not block:
                     return
 
 
-def _record_ends(data: np.ndarray) -> np.ndarray:
+def _record_ends(data: bytes) -> np.ndarray:
     """Positions of the newlines that end a record: those outside quotes (an even count of quotes before them; the
     data starts at a record's start)."""
-    newlines = np.flatnonzero(data == _NEWLINE)
-    quotes = data == _QUOTE
-    if not quotes.any():
+    array = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(array == _NEWLINE)
+    if b'"' not in data:
         return newlines
-    return newlines[np.cumsum(quotes, dtype=np.int64)[newlines] % 2 == 0]
+    return newlines[np.cumsum(array == _QUOTE, dtype=np.int64)[newlines] % 2 == 0]
 
 
-def _check_numbers(data: np.ndarray) -> None:
-    digits = ((data >= ord("0")) & (data <= ord("9"))) | (data == _DOT)
-    running = np.concatenate(([0], np.cumsum(digits, dtype=np.int64)))
-    if len(data) > MAX_DIGITS and bool((running[MAX_DIGITS + 1 :] - running[: -MAX_DIGITS - 1] > MAX_DIGITS).any()):
+def _check_numbers(data: bytes) -> None:
+    classes = data.translate(_DIGITS)
+    if b"d" * (MAX_DIGITS + 1) in classes:
         raise NotVerbatim("a number has more digits than pandas parses exactly")
-    if bool((digits[:-1] & ((data[1:] | 0x20) == ord("e"))).any()):
+    if b"de" in classes:
         raise NotVerbatim("a number may have an exponent")
 
 
-def _numbered(records: np.ndarray, starts: np.ndarray, first_id: int, delimiter: bytes) -> bytes:
-    ids = np.arange(first_id, first_id + len(starts), dtype=np.int64)
-    powers = 10 ** np.arange(ID_DIGITS - 1, -1, -1, dtype=np.int64)
-    prefix = np.empty((len(starts), ID_DIGITS + len(delimiter)), dtype=np.uint8)
-    prefix[:, :ID_DIGITS] = ids[:, None] // powers % 10 + ord("0")
-    prefix[:, ID_DIGITS:] = np.frombuffer(delimiter, dtype=np.uint8)
-    return np.insert(records, np.repeat(starts, prefix.shape[1]), prefix.ravel()).tobytes()
+def _numbered(records: bytes, ends: np.ndarray, first_id: int, delimiter: bytes) -> bytes:
+    """``records`` with ``first_id``, ``first_id + 1``, ... and the delimiter before each, the ids zero-padded to
+    one width."""
+    count = len(ends)
+    digits = len(str(first_id + count - 1))
+    width = digits + len(delimiter)
+    ids = np.arange(first_id, first_id + count, dtype=np.int64)
+    prefix = np.empty((count, width), dtype=np.uint8)
+    prefix[:, :digits] = ids[:, None] // 10 ** np.arange(digits - 1, -1, -1, dtype=np.int64) % 10 + ord("0")
+    prefix[:, digits:] = np.frombuffer(delimiter, dtype=np.uint8)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    at = (starts + np.arange(count) * width)[:, None] + np.arange(width)  # where each prefix goes in the output
+    out = np.empty(len(records) + count * width, dtype=np.uint8)
+    out[at] = prefix
+    body = np.ones(len(out), dtype=bool)
+    body[at] = False
+    out[body] = np.frombuffer(records, dtype=np.uint8)
+    return out.tobytes()
 
 
 def check_chunk(chunk: pd.DataFrame, plans: dict[str, str]) -> None:
