@@ -76,7 +76,7 @@ def retrain_sensor(policy: RetrainPolicy):
             )
             if why:
                 log_event(context.log, "retrain_held_back", dataset=trigger.dataset, reason=trigger.reason, why=why)
-                waiting.append(f"{trigger.dataset}: {trigger.reason}, but {why}")
+                waiting.append(f"{trigger.reason}, but {why}")
                 continue
             log_event(context.log, "retrain_requested", dataset=trigger.dataset, trigger=trigger.kind)
             starts.append(now)

@@ -117,7 +117,7 @@ def test_a_second_trigger_inside_the_cooldown_waits_and_says_until_when(lifecycl
     until = time.strftime("%H:%M UTC", time.gmtime(retrained.create_timestamp.timestamp() + 3600))
     result = evaluate(lifecycle)
     assert isinstance(result, SkipReason)
-    assert result.skip_message == f"iris: drift on 4 of 4 features in iris v3, but cool-down until {until}"
+    assert result.skip_message == f"drift on 4 of 4 features in iris v3, but cool-down until {until}"
 
 
 def test_the_daily_maximum_holds_retraining_back(lifecycle):
