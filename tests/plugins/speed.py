@@ -50,7 +50,7 @@ SLOW = {
     "production/*": "PostgreSQL, SeaweedFS, `mlflow server`, the demo",
     "serving/test_alias_sensor.py::*": "model servers, sensor ticks",
     "serving/test_scoring_server.py::*": "a training, `mlflow models serve` and the scoring process (about 1-2 min)",
-    "sensors/test_retrain_sensor.py::*": "two trainings, two monitoring reports, a model server (1-3.5 min with the load)",
+    "sensors/test_retrain_sensor.py::*": "two trainings, a model server (1-3.5 min)",
     "stack/*": "docker-compose and the Docker Engine (tests/setup/docker.sh); the live stack test runs the lifecycle",
     "serving/test_dagster_dev_serves.py::*": "`dagster dev`, the demo",
     "serving/test_gateway_guard.py::*": "a gateway process per test, slow upstreams (about 5 s each)",
