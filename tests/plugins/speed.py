@@ -58,6 +58,7 @@ SLOW = {
     "serving/test_canary.py::test_weights_change_*": "a gateway process (about 5 s)",
     "serving/test_shadow.py::*": "a gateway process per test, mirrored requests (about 5 s each)",
     "serving/test_bench_serve.py::*": "`mlplatform bench serve`: the demo, a gateway and its scoring server (1-2 min)",
+    "serving/test_bench_shadow.py::*": "`mlplatform bench shadow`: the demo, a gateway, two aliases served (1-3 min)",
     "serving/test_batch_under_load.py::*": "PostgreSQL, a training, a served model under load (about 2 min)",
     "serving/test_state.py::test_a_damaged_state_file_*": "`mlplatform serve` subprocesses (about 10 s each)",
     "serving/test_naming_and_desired.py::test_desired_servers_*": "registers more than a page of models (about 9 s)",
