@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each of the three")
     serve_bench.add_argument("--concurrency", type=int, default=8, help="clients at once")
     serve_bench.add_argument("--json", action="store_true")
+    shadow_bench = targets.add_parser("shadow", help="production's p50 through its gateway, shadow traffic off vs on")
+    shadow_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each side")
+    shadow_bench.add_argument("--concurrency", type=int, default=1, help="clients at once")
+    shadow_bench.add_argument("--share", type=float, default=100, help="percent of invocations mirrored when on")
+    shadow_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -177,6 +182,10 @@ def _bench(args) -> dict:
         from mlplatform.bench.serve import bench_serve
 
         return bench_serve(args.seconds, args.concurrency)
+    if args.target == "shadow":
+        from mlplatform.bench.shadow import bench_shadow
+
+        return bench_shadow(args.seconds, args.concurrency, args.share)
     if args.target == "load":
         from mlplatform.bench.load import bench_load
 
