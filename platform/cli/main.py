@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     shadow_bench = targets.add_parser("shadow", help="production's p50 through its gateway, shadow traffic off vs on")
     shadow_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each side")
     shadow_bench.add_argument("--concurrency", type=int, default=1, help="clients at once")
-    shadow_bench.add_argument("--share", type=float, default=100, help="percent of invocations mirrored when on")
+    shadow_bench.add_argument("--share", type=float, default=100.0, help="percent of invocations mirrored when on")
     shadow_bench.add_argument("--json", action="store_true")
     return parser
 
