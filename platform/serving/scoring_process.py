@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlplatform.serving.processes import base_environment, free_port, handle_of, running, spawn, stop
-from mlplatform.serving.scoring_client import ServerError, log_tail, ping, wait_ready
+from mlplatform.serving.scoring_client import ServerError, log_tail, wait_ready
 from mlplatform.serving.scoring_server import model_path, scoring_command, scoring_environment
 from mlplatform.serving.state import Upstream, _write_atomically, prune_logs
 
@@ -73,13 +73,13 @@ class ScoringProcess:
     def _alive(self) -> dict | None:
         try:
             record = json.loads(self.record_file.read_text())
-            record["handle"], record["address"], record["log"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             return None
-        if running(record["handle"]) and ping(record["address"]):
-            return record
-        stop(record["handle"])  # hung: it would hold its versions' memory and port for nothing
-        return None
+        if not isinstance(record, dict) or not {"handle", "address", "log"} <= record.keys():
+            return None  # a damaged record: a new process is started and recorded
+        # Running is enough: a process busy answering may be slow to ping, and stopping it would take every version
+        # in it down; one that truly hangs fails the load, and the run says so.
+        return record if running(record["handle"]) else None
 
     def _start(self) -> dict:
         port = free_port()
@@ -100,7 +100,7 @@ class ScoringProcess:
         try:
             empty = not self.hosted(record["address"])
         except ServerError:
-            empty = True  # it does not answer: nothing can be served from it
+            empty = False  # not answering now (busy): left running rather than taking its versions down
         if empty:
             stop(record["handle"])
             if self._recorded_handle() == record["handle"]:
