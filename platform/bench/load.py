@@ -1,12 +1,12 @@
 """``mlplatform bench load``: loading a CSV with numeric and categorical columns and gaps into a PostgreSQL app-db.
 
 One run writes a generated CSV of N rows, then times on the same file: (a) the platform path (read, validate, type,
-content-hash, binary COPY in one transaction) in a fresh process, so its peak RSS is its own; (b) pandas
-``read_csv`` + ``to_sql``; (c) the old stack's load, each row a JSONB document through SQLAlchemy's ORM (timed on at
-most ``OLD_STACK_ROWS`` rows: it is the slowest by far); and (d) the ceiling, the server's own
-``COPY ... FROM STDIN (FORMAT csv)`` of the file. Then (e) the monitoring report over the loaded version, in a fresh
-process too (``monitoring_peak_rss_mb``), with a HistGradientBoosting model fitted on its first ``MODEL_ROWS`` rows
-as production.
+content-hash and COPY, of the file as written or of binary rows, in one transaction) in a fresh process, so its peak
+RSS is its own; (b) pandas ``read_csv`` + ``to_sql``; (c) the old stack's load, each row a JSONB document through
+SQLAlchemy's ORM (timed on at most ``OLD_STACK_ROWS`` rows: it is the slowest by far); and (d) the ceiling, the
+server's own ``COPY ... FROM STDIN (FORMAT csv)`` of the file. Then (e) the monitoring report over the loaded version,
+in a fresh process too (``monitoring_peak_rss_mb``), with a HistGradientBoosting model fitted on its first
+``MODEL_ROWS`` rows as production.
 """
 
 from __future__ import annotations
