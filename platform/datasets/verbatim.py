@@ -2,13 +2,14 @@
 
 Sending the file as it is spares the client the binary encoding, and the server parses it while the client checks
 and hashes the same rows (pandas, as on the binary path). It is only correct where PostgreSQL reads every value as
-the binary path would store it, so each chunk is checked first and any doubt raises ``NotVerbatim``: the load is
-rolled back and made again on the binary path, which gives the usual refusals. What would differ:
+the binary path would store it, so every chunk is checked before the load commits and any doubt raises
+``NotVerbatim``: the load is rolled back and made again on the binary path, which gives the usual refusals. What would
+differ:
 
 - gap tokens other than an empty cell (``NA``, ``null``...): pandas reads a gap, PostgreSQL text or an error;
 - text with surrounding spaces, booleans not in lower case: the binary path strips and lower-cases them;
 - rows with every cell empty: the binary path skips them;
-- numbers with 16 or more digits or an exponent: pandas' parser is not correctly rounded there, PostgreSQL is;
+- a run of more than 15 digits and points, or an exponent: pandas' parser may round otherwise than PostgreSQL's;
 - anything PostgreSQL refuses (its error aborts the COPY).
 """
 
