@@ -41,6 +41,7 @@ def world(tmp_path_factory, migrated_mlflow_store):
         with bare_mlflow_serve(lifecycle.settings.mlflow_tracking_uri, MODEL, 1, folder / "bare.log") as (bare, _):
             yield {"backend": backend, "bare": bare, "sample": sample, "registry": registry, "v1": loaded.result()}
     stop_all(backend)
+    backend.stop_upstream(loaded.result())  # loaded with no model@alias: unloaded here, the emptied process stops
     lifecycle.instance.dispose()
 
 
