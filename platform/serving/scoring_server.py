@@ -8,7 +8,9 @@ invocations``), answered by MLflow's own ``invocations`` function (payload forma
 ``upstream + path``, so it needs no change. ``GET /ping`` answers for the process itself.
 
 Versions are loaded and unloaded while the others keep serving, by ``POST`` and ``DELETE`` on
-``/-/models/<model>/<version>`` from loopback only (or ``--load`` at start, as the Docker backend does). A load goes
+``/-/models/<model>/<version>`` from loopback only (or ``--load`` at start, as the Docker backend does); a ``DELETE``
+answers once the requests that version is still answering finished (at most the request timeout), so a slow
+request survives a switch and the process is never stopped under it. A load goes
 through ``model_loader.load_trusted``: the platform's trust check, and pickle loading allowed inside the loader
 alone. Loads run one at a time, in a thread, so requests to the loaded versions go on meanwhile. No access log: a
 line per request would grow the log without bound; loads, unloads and failures are logged.
@@ -20,6 +22,8 @@ import argparse
 import asyncio
 import logging
 import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvloop
@@ -70,10 +74,12 @@ class Hosted:
 
 
 class Models:
-    """The versions this process holds, loaded one at a time."""
+    """The versions this process holds, loaded one at a time, with the requests each is answering."""
 
     def __init__(self, client: MlflowClient) -> None:
         self.client, self.hosted, self.loading = client, dict[tuple[str, int], Hosted](), asyncio.Lock()
+        self.in_flight: dict[tuple[str, int], int] = {}
+        self.finished = asyncio.Condition()
 
     async def load(self, model: str, version: int) -> None:
         async with self.loading:
@@ -82,10 +88,37 @@ class Models:
                 self.hosted[(model, version)] = Hosted(loaded, loaded.metadata.get_input_schema())
                 log_event(LOG, "scoring_model_loaded", model=model, version=version, hosted=len(self.hosted))
 
-    def unload(self, model: str, version: int) -> bool:
-        found = self.hosted.pop((model, version), None) is not None
-        log_event(LOG, "scoring_model_unloaded", model=model, version=version, found=found, hosted=len(self.hosted))
+    @asynccontextmanager
+    async def answering(self, key: tuple[str, int]) -> AsyncIterator[None]:
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self.in_flight[key] -= 1
+            if not self.in_flight[key]:
+                del self.in_flight[key]
+            async with self.finished:
+                self.finished.notify_all()
+
+    async def unload(self, model: str, version: int, drain_s: float) -> bool:
+        """Remove the version, then wait (at most ``drain_s``, the request timeout) for the requests it is still
+        answering: whoever stops the process once it is empty must not cut a slow answer short."""
+        key = (model, version)
+        found = self.hosted.pop(key, None) is not None
+        draining = self.in_flight.get(key, 0)
+        async with self.finished:
+            drained = await _wait_for(self.finished, lambda: key not in self.in_flight, drain_s)
+        log_event(LOG, "scoring_model_unloaded", model=model, version=version, found=found, hosted=len(self.hosted),
+                  draining=draining, drained=drained)  # fmt: skip
         return found
+
+
+async def _wait_for(condition: asyncio.Condition, predicate: Callable[[], bool], timeout_s: float) -> bool:
+    try:
+        await asyncio.wait_for(condition.wait_for(predicate), timeout_s)
+    except TimeoutError:
+        return False
+    return True
 
 
 def build_app(models: Models, timeout_s: float) -> web.Application:
@@ -108,9 +141,10 @@ def build_app(models: Models, timeout_s: float) -> web.Application:
             return _error(405, "BAD_REQUEST", "invocations takes POST")
         body = await request.read()
         try:
-            result = await asyncio.wait_for(
-                asyncio.to_thread(invocations, body, request.headers.get("Content-Type"), hosted.model,
-                                  hosted.input_schema), timeout_s)  # fmt: skip
+            async with models.answering((model, int(request.match_info["version"]))):
+                result = await asyncio.wait_for(
+                    asyncio.to_thread(invocations, body, request.headers.get("Content-Type"), hosted.model,
+                                      hosted.input_schema), timeout_s)  # fmt: skip
         except MlflowException as exc:
             return web.Response(status=exc.get_http_status_code(), text=exc.serialize_as_json(),
                                 content_type="application/json")  # fmt: skip
@@ -123,10 +157,13 @@ def build_app(models: Models, timeout_s: float) -> web.Application:
         if request.remote not in LOOPBACK:
             return _error(403, "PERMISSION_DENIED", "models are loaded and unloaded from loopback only")
         if request.method == "GET":
-            return web.json_response({"models": [{"model": m, "version": v} for m, v in sorted(models.hosted)]})
+            hosted = [{"model": m, "version": v} for m, v in sorted(models.hosted)]
+            busy = [{"model": m, "version": v, "requests": n} for (m, v), n in sorted(models.in_flight.items())]
+            return web.json_response({"models": hosted, "in_flight": busy})
         model, version = request.match_info["model"], int(request.match_info["version"])
         if request.method == "DELETE":
-            return web.json_response({"model": model, "version": version, "unloaded": models.unload(model, version)})
+            unloaded = await models.unload(model, version, timeout_s)
+            return web.json_response({"model": model, "version": version, "unloaded": unloaded})
         try:
             await models.load(model, version)
         except UntrustedModel as exc:

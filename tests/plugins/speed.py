@@ -57,6 +57,7 @@ SLOW = {
     "serving/test_canary.py::test_a_canary_weight_*": "a gateway process, 1,400 requests (about 5-15 s)",
     "serving/test_canary.py::test_weights_change_*": "a gateway process (about 5 s)",
     "serving/test_shadow.py::*": "a gateway process per test, mirrored requests (about 5 s each)",
+    "serving/test_switch_drain.py::*": "a gateway, the scoring process, a slow batch across a switch (about 30-40 s)",
     "serving/test_bench_serve.py::*": "`mlplatform bench serve`: the demo, a gateway and its scoring server (1-2 min)",
     "serving/test_bench_shadow.py::*": "`mlplatform bench shadow`: the demo, a gateway, two aliases served (1-3 min)",
     "serving/test_batch_under_load.py::*": "PostgreSQL, a training, a served model under load (about 2 min)",
