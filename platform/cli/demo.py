@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -49,26 +51,27 @@ def run_demo(
     instance = dagster_home.instance(settings)
     defs = build_definitions(settings, environ={}, files_from_anywhere=True)  # the user reads their own files
     progress = Progress()
-    source_config = {"source": dataset, "target": target or "", **options}
-    load_config = {"ops": {"raw_dataset": {"config": source_config}}}
-    with progress.step("load", f"load dataset {name} into app-db"):
-        loaded = materialization_metadata(
-            run_job(defs, instance, "data_load_job", name, load_config, QUIET), "raw_dataset"
-        )
-    with progress.step("train", "train candidates, register the best, run the promotion gate"):
-        trained = run_job(defs, instance, "training_job", name, log_level=QUIET)
-        candidate = materialization_metadata(trained, "candidate_model")
-        gate = materialization_metadata(trained, "production_alias")
-    with progress.step("predict", "batch inference with the production model"):
-        predicted = materialization_metadata(
-            run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions"
-        )
-    with progress.step("monitor", "monitoring report: held-out scores and drift"):
-        monitored = materialization_metadata(
-            run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report"
-        )
-    with progress.step("serve", f"serve {gate['model_name']}@{settings.production_alias} and check /invocations"):
-        serving = _serve_and_check(defs, gate["model_name"], predicted["batch_id"], keep_serving)
+    with _scoring_warmed(defs.resources["serving"].open(), defs.resources["mlflow"].registry()):
+        source_config = {"source": dataset, "target": target or "", **options}
+        load_config = {"ops": {"raw_dataset": {"config": source_config}}}
+        with progress.step("load", f"load dataset {name} into app-db"):
+            loaded = materialization_metadata(
+                run_job(defs, instance, "data_load_job", name, load_config, QUIET), "raw_dataset"
+            )
+        with progress.step("train", "train candidates, register the best, run the promotion gate"):
+            trained = run_job(defs, instance, "training_job", name, log_level=QUIET)
+            candidate = materialization_metadata(trained, "candidate_model")
+            gate = materialization_metadata(trained, "production_alias")
+        with progress.step("predict", "batch inference with the production model"):
+            predicted = materialization_metadata(
+                run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions"
+            )
+        with progress.step("monitor", "monitoring report: held-out scores and drift"):
+            monitored = materialization_metadata(
+                run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report"
+            )
+        with progress.step("serve", f"serve {gate['model_name']}@{settings.production_alias} and check /invocations"):
+            serving = _serve_and_check(defs, gate["model_name"], predicted["batch_id"], keep_serving)
 
     production_score = gate["candidate_score"] if gate["promoted"] else gate["previous_production_score"]
     return {
@@ -99,6 +102,35 @@ def run_demo(
         },
         "seconds": {**progress.seconds, "total": round(time.perf_counter() - started, 2)},
     }
+
+
+@contextmanager
+def _scoring_warmed(backend, registry) -> Iterator[None]:
+    """Start the serving home's scoring process in the background while the lifecycle runs, so its start-up (about
+    7 s of imports on this machine kind) overlaps loading and training instead of following them; if nothing was
+    loaded into it by the end (a step failed), it is stopped. The tracking store is opened first: two processes
+    creating a fresh SQLite store at the same moment race on its migrations."""
+    from mlplatform.serving.local_backend import LocalProcessBackend
+    from mlplatform.serving.scoring_client import ServerError
+
+    if not isinstance(backend, LocalProcessBackend):  # other backends start a server per version
+        yield
+        return
+    registry.client.search_experiments(max_results=1)
+
+    def warm() -> None:
+        try:
+            backend.scoring.warm()
+        except ServerError:
+            pass  # the serve step starts one itself and reports why it failed
+
+    warming = threading.Thread(target=warm, name="scoring-warm", daemon=True)
+    warming.start()
+    try:
+        yield
+    finally:
+        warming.join()
+        backend.scoring.release()
 
 
 def _serve_and_check(defs, model_name: str, batch: str, keep_serving: bool) -> dict:

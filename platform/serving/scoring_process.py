@@ -48,6 +48,20 @@ class ScoringProcess:
             address = record["address"] + model_path(model, version)
             return Upstream(version=version, address=address, handle=record["handle"], log=record["log"])
 
+    def warm(self) -> None:
+        """Start the process now if none runs, holding no version yet, so that its start-up (about 7 s of imports)
+        overlaps other work instead of delaying the first load; ``release`` stops it if it is still empty."""
+        with self._locked():
+            if self._alive() is None:
+                self._start()
+
+    def release(self) -> None:
+        """Stop the running process if it holds no version (one ``warm`` started that nothing loaded into)."""
+        with self._locked():
+            record = self._alive()
+            if record is not None:
+                self._stop_if_empty(record)
+
     def unload(self, upstream: Upstream, still_served: bool) -> None:
         """Unload the version unless another model@alias still serves it; stop the process once it holds none."""
         with self._locked():
