@@ -51,7 +51,7 @@ def run_demo(
     instance = dagster_home.instance(settings)
     defs = build_definitions(settings, environ={}, files_from_anywhere=True)  # the user reads their own files
     progress = Progress()
-    with _scoring_warmed(defs.resources["serving"].open(), defs.resources["mlflow"].registry()):
+    with _scoring_warmed(defs):
         source_config = {"source": dataset, "target": target or "", **options}
         load_config = {"ops": {"raw_dataset": {"config": source_config}}}
         with progress.step("load", f"load dataset {name} into app-db"):
@@ -105,7 +105,7 @@ def run_demo(
 
 
 @contextmanager
-def _scoring_warmed(backend, registry) -> Iterator[None]:
+def _scoring_warmed(defs) -> Iterator[None]:
     """Start the serving home's scoring process in the background while the lifecycle runs, so its start-up (about
     7 s of imports on this machine kind) overlaps loading and training instead of following them; if nothing was
     loaded into it by the end (a step failed), it is stopped. The tracking store is opened first: two processes
@@ -113,10 +113,11 @@ def _scoring_warmed(backend, registry) -> Iterator[None]:
     from mlplatform.serving.local_backend import LocalProcessBackend
     from mlplatform.serving.scoring_client import ServerError
 
+    backend = defs.resources["serving"].open()
     if not isinstance(backend, LocalProcessBackend):  # other backends start a server per version
         yield
         return
-    registry.client.search_experiments(max_results=1)
+    defs.resources["mlflow"].registry().client.search_experiments(max_results=1)
 
     def warm() -> None:
         try:
