@@ -3,7 +3,10 @@
 In a fresh embedded home: the demo twice (v1 Production, v2 challenger), then ``dagster dev`` with the alias sensor.
 A client calls ``/invocations`` through the stable address without pause while Production moves between the two
 versions several times; a switch lasts from the alias move in the registry until the first answer from the new
-version (sensor tick, run launch, server start and checks, routing). Then, in
+version, and is cut into phases from timestamps that exist anyway: ``detect_s`` (alias move -> the sensor's
+serving run created, Dagster's run record), ``launch_s`` (created -> started), ``start_s`` (started -> the version
+loaded, the scoring server's log), ``health_s`` (loaded -> the route written, ``upstream.json``'s time) and
+``cutover_s`` (route written -> the client's first answer from the new version). Then, in
 the same run, sequential keep-alive requests measure the gateway (metrics layer) against a bare
 ``mlflow models serve`` of the same version.
 """
@@ -15,17 +18,23 @@ import json
 import statistics
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from dagster import DagsterInstance, RunsFilter
+
+from mlplatform import dagster_home
 from mlplatform.aliases import move_alias
 from mlplatform.bench.home import cli, fresh_home, sample_body
 from mlplatform.bench.serve import bare_mlflow_serve
 from mlplatform.dagster_process import start_dagster_dev, stop_dagster_dev
 from mlplatform.resources.build import build_resources
+from mlplatform.serving.naming import server_name
 from mlplatform.serving.processes import free_port
 from mlplatform.settings import Settings
 
 MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
+PHASES = ("detect_s", "launch_s", "start_s", "health_s", "cutover_s")
 
 
 class Client(threading.Thread):
@@ -108,10 +117,12 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
     body = sample_body(settings, MODEL, 1)
     client = Client(server["url"], body)
     client.start()
-    durations, version = [], 1
+    instance = dagster_home.instance(settings)
+    serving = settings.home / "serving"
+    durations, phases, version = [], [], 1
     for _ in range(switches):
         version = 2 if version == 1 else 1
-        moved = time.monotonic()
+        moved, moved_at = time.monotonic(), time.time()
         move_alias(registry, engine, MODEL, "Production", version, "bench switch", "switch under load")
         deadline = moved + SWITCH_TIMEOUT_S
         while time.monotonic() < deadline and not any(
@@ -122,6 +133,7 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
         if first is None:
             raise RuntimeError(f"Production v{version} never answered within {SWITCH_TIMEOUT_S} s")
         durations.append(first - moved)
+        phases.append(_phases(instance, serving, version, moved_at, moved_at + first - moved))
         time.sleep(3)  # the old version drains and stops
     client.stopping.set()
     client.join()
@@ -134,8 +146,47 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
         "switch_seconds_p50": round(statistics.median(durations), 2),
         "switch_seconds_max": round(max(durations), 2),
         "switch_seconds": [round(d, 2) for d in durations],
+        "phases_p50": {k: _median([p[k] for p in phases]) for k in PHASES},
+        "phases": phases,
         "requests_total": len(client.answers),
         "requests_failed": len(failed),
         "failures": sorted(set(failed))[:5],
         "metrics_layer": overhead,
     }
+
+
+def _phases(instance: DagsterInstance, serving: Path, version: int, moved: float, answered: float) -> dict:
+    """The phases of one switch (wall-clock seconds); a phase whose timestamp was not found is None."""
+    runs = instance.get_run_records(
+        RunsFilter(job_name="serving_job", created_after=datetime.fromtimestamp(moved, tz=UTC)),
+        order_by="create_timestamp",
+        ascending=True,
+    )
+    created = runs[0].create_timestamp.timestamp() if runs else None
+    started = runs[0].start_time if runs else None
+    loads = [
+        event["ts"]
+        for log in (serving / "scoring").glob("server-*.log")
+        for event in map(_event, log.read_text(errors="replace").splitlines())
+        if event.get("event") == "scoring_model_loaded" and event.get("version") == version and event["ts"] > moved
+    ]
+    loaded = min(loads, default=None)
+    routed = (serving / server_name(MODEL, "Production") / "upstream.json").stat().st_mtime
+    marks = (moved, created, started, loaded, routed, answered)
+    return {
+        phase: round(end - begin, 3) if begin is not None and end is not None else None
+        for phase, begin, end in zip(PHASES, marks[:-1], marks[1:], strict=True)
+    }
+
+
+def _event(line: str) -> dict:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _median(values: list[float | None]) -> float | None:
+    found = [v for v in values if v is not None]
+    return round(statistics.median(found), 3) if found else None
