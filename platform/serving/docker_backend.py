@@ -9,6 +9,7 @@ by the tracking server), so no credential appears in their labels or command lin
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -122,7 +123,9 @@ class DockerBackend:
         )
 
     def stop_upstream(self, upstream: Upstream) -> None:
-        self._remove_if_present(upstream.handle)
+        """SIGTERM first: the scoring server answers the requests it is still running (aiohttp's graceful
+        shutdown) for at most the gateway's timeout, as the local backend's unload drains them; then it goes."""
+        self._remove_if_present(upstream.handle, grace_s=self.limits.timeout_s)
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         self._remove_if_present(name)
@@ -160,11 +163,14 @@ class DockerBackend:
         except docker.errors.NotFound:
             return "(container removed)"
 
-    def _remove_if_present(self, name: str) -> None:
+    def _remove_if_present(self, name: str, grace_s: float = 0) -> None:
         import docker.errors
 
         try:
-            self.client.containers.get(name).remove(force=True)
+            container = self.client.containers.get(name)
+            if grace_s:
+                container.stop(timeout=math.ceil(grace_s))
+            container.remove(force=True)
         except docker.errors.NotFound:
             pass
 
