@@ -11,8 +11,13 @@ gateway p50 within ``TARGET_P50_OVERHEAD_MS`` of bare, and at least ``TARGET_RPS
 shared machine), ``client_cpu_share`` what the clients used of one core.
 
 Memory: the resident memory of the serving processes (scoring process and gateways) with Production alone, then
-with ``EXTRA_MODELS`` more model@alias of other versions served beside it; ``rss_mb_per_model`` is the growth per
-additional model@alias (target ``TARGET_RSS_MB_PER_MODEL``), ``bare_rss_mb`` what one ``mlflow models serve`` holds.
+with ``EXTRA_MODELS`` more models served at Production beside it (each its own registered model and version, so they
+share production's scoring process); ``rss_mb_per_model`` is the growth per additional model@alias (target
+``TARGET_RSS_MB_PER_MODEL``), ``bare_rss_mb`` what one ``mlflow models serve`` holds.
+
+Shadow: last, in the same home, what mirroring a share of production's requests to a challenger costs production
+(``mlplatform.bench.serve_shadow``), reported under ``shadow`` with ``rss_mb_challenger``, what serving the
+challenger added; ``targets_met`` covers it too.
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ from pathlib import Path
 
 from mlplatform.bench.home import cli, fresh_home, sample_body
 from mlplatform.bench.http_load import alternate
+from mlplatform.bench.serve_shadow import shadow_cost
 from mlplatform.contract import load_sample_input
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.processes import base_environment, free_port, handle_of, running, spawn, stop
 from mlplatform.serving.reconcile import serve
 from mlplatform.serving.scoring_client import log_tail, wait_ready
-from mlplatform.settings import Settings
 
 MODEL = "mlplatform_iris"
 TARGET_P50_OVERHEAD_MS, TARGET_RPS_RATIO, TARGET_RSS_MB_PER_MODEL = 2.0, 0.9, 150.0
@@ -55,16 +60,17 @@ def bare_mlflow_serve(tracking_uri: str, model: str, version: int, log: Path) ->
         stop(handle)
 
 
-def bench_serve(seconds: float, concurrency: int) -> dict:
+def bench_serve(seconds: float, concurrency: int, shadow_concurrency: int, share: float) -> dict:
     with fresh_home("serve") as (settings, env, folder):
         try:
             cli(env, "demo", "--json", "--keep-serving")
-            backend = build_resources(settings, environ={})["serving"].open()
+            resources = build_resources(settings, environ={})
+            backend, registry = resources["serving"].open(), resources["mlflow"].registry()
             record = next(r for r in backend.state.read().values() if r.model == MODEL)
             if record.upstream is None:
                 raise RuntimeError(f"{record.name} has no scoring server after the demo")
             version, gateway_pid = record.upstream.version, _pid(record.gateway)
-            memory = _memory_per_model(settings, backend)
+            memory = _memory_per_model(backend, registry, settings.production_alias)
             body = sample_body(settings, MODEL, version)
             with bare_mlflow_serve(settings.mlflow_tracking_uri, MODEL, version, folder / "bare.log") as (
                 bare_address,
@@ -76,6 +82,19 @@ def bench_serve(seconds: float, concurrency: int) -> dict:
                 tallies = alternate(addresses, body, concurrency, seconds)
                 client_cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
                 gateway_cpu = _cpu_seconds(gateway_pid) - gateway_cpu
+            before = _serving_rss_mb(backend.state.read().values())
+            shadow = shadow_cost(
+                backend,
+                resources["app_db"].engine,
+                registry,
+                record,
+                settings.production_alias,
+                body,
+                seconds,
+                shadow_concurrency,
+                share,
+            )
+            shadow["rss_mb_challenger"] = round(_serving_rss_mb(backend.state.read().values()) - before, 1)
         finally:
             cli(env, "serve", "down")
     gateway, scoring, bare = (tallies[name].figures() for name in ("gateway", "scoring", "bare"))
@@ -98,23 +117,25 @@ def bench_serve(seconds: float, concurrency: int) -> dict:
         and overhead <= TARGET_P50_OVERHEAD_MS
         and ratio is not None
         and ratio >= TARGET_RPS_RATIO
-        and memory["rss_mb_per_model"] <= TARGET_RSS_MB_PER_MODEL,
+        and memory["rss_mb_per_model"] <= TARGET_RSS_MB_PER_MODEL
+        and shadow["target_met"],
         "gateway_cpu_ms_per_request": round(gateway_cpu * 1000 / max(1, gateway["requests"]), 3),
         "client_cpu_share": round(client_cpu_share, 3),
         "first_errors": {name: tally.first_error for name, tally in tallies.items() if tally.first_error},
+        "shadow": shadow,
     }
 
 
-def _memory_per_model(settings: Settings, backend) -> dict:
-    """Serving processes' RSS with Production alone, then with ``EXTRA_MODELS`` more model@alias, each of its own
-    version (registered from Production's files), served beside it."""
+def _memory_per_model(backend, registry, production_alias: str) -> dict:
+    """Serving processes' RSS with Production alone, then with ``EXTRA_MODELS`` more models served at the production
+    alias, each its own registered model (registered from Production's files), beside it."""
     alone = _serving_rss_mb(backend.state.read().values())
-    registry = build_resources(settings, environ={})["mlflow"].registry()
-    production = registry.require_alias(MODEL, "Production")
+    production = registry.require_alias(MODEL, production_alias)
     sample = load_sample_input(registry, production.run_id)
     for number in range(EXTRA_MODELS):
-        extra = registry.register(production.source, production.run_id, MODEL, dict(production.tags))
-        serve(backend, MODEL, f"bench_{number}", int(extra.version), f"models:/{MODEL}/{extra.version}", sample)
+        name = f"{MODEL}_bench_{number}"
+        extra = registry.register(production.source, production.run_id, name, dict(production.tags))
+        serve(backend, name, production_alias, int(extra.version), f"models:/{name}/{extra.version}", sample)
     records = backend.state.read().values()
     return {
         "models_served": len(records),

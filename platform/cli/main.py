@@ -90,15 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     switch_bench = targets.add_parser("switch", help="Production switches under load with the sensor running")
     switch_bench.add_argument("--switches", type=int, default=4)
     switch_bench.add_argument("--json", action="store_true")
-    serve_bench = targets.add_parser("serve", help="the gateway against a bare `mlflow models serve` under load")
-    serve_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each of the three")
-    serve_bench.add_argument("--concurrency", type=int, default=8, help="clients at once")
+    serve_bench = targets.add_parser(
+        "serve", help="the gateway against a bare `mlflow models serve` under load, then shadow traffic off vs on"
+    )
+    serve_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each path and shadow side")
+    serve_bench.add_argument("--concurrency", type=int, default=8, help="clients at once (gateway, scoring, bare)")
+    serve_bench.add_argument("--shadow-concurrency", type=int, default=1, help="clients at once (shadow off/on)")
+    serve_bench.add_argument("--share", type=float, default=100.0, help="percent of invocations mirrored when on")
     serve_bench.add_argument("--json", action="store_true")
-    shadow_bench = targets.add_parser("shadow", help="production's p50 through its gateway, shadow traffic off vs on")
-    shadow_bench.add_argument("--seconds", type=float, default=20, help="load seconds on each side")
-    shadow_bench.add_argument("--concurrency", type=int, default=1, help="clients at once")
-    shadow_bench.add_argument("--share", type=float, default=100.0, help="percent of invocations mirrored when on")
-    shadow_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -181,11 +180,7 @@ def _bench(args) -> dict:
     if args.target == "serve":
         from mlplatform.bench.serve import bench_serve
 
-        return bench_serve(args.seconds, args.concurrency)
-    if args.target == "shadow":
-        from mlplatform.bench.shadow import bench_shadow
-
-        return bench_shadow(args.seconds, args.concurrency, args.share)
+        return bench_serve(args.seconds, args.concurrency, args.shadow_concurrency, args.share)
     if args.target == "load":
         from mlplatform.bench.load import bench_load
 

@@ -1,0 +1,100 @@
+"""The shadow part of ``mlplatform bench serve``: what shadow traffic costs production's answers.
+
+In the home ``bench serve`` set up, Production's version is served as ``challenger`` too (a second model@alias, as
+the alias sensor serves it, so it lands where a challenger lands). Clients post one sample row to the Production
+gateway for S seconds with the shadow share off and at N% in turn, one-second slices in alternating order (the
+gateway re-reads its traffic file between slices), so both meet the same machine. Target: production's p50 grows by
+at most ``TARGET_P50_ADDED_MS`` with the shadow on, no failed request. The challenger being the same version, every
+compared pair must agree: ``agreement_rate`` checks the comparison itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+from sqlalchemy import Engine
+
+from mlplatform.bench.http_load import SLICE_S, Tally, alternate
+from mlplatform.contract import load_sample_input
+from mlplatform.serving.backend import ServingBackend
+from mlplatform.serving.reconcile import serve
+from mlplatform.serving.state import ServerRecord
+from mlplatform.serving.traffic import set_split
+
+CHALLENGER = "challenger"
+TARGET_P50_ADDED_MS = 1.0
+ACTOR = "bench serve"
+
+
+def shadow_cost(
+    backend: ServingBackend,
+    engine: Engine,
+    registry,
+    production: ServerRecord,
+    production_alias: str,
+    body: bytes,
+    seconds: float,
+    concurrency: int,
+    share: float,
+) -> dict:
+    """Serve the challenger, load production with the share off and on in turn; the figures of both sides."""
+    if production.upstream is None:
+        raise RuntimeError(f"{production.name} has no scoring server")
+    model, version = production.model, production.upstream.version
+    sample = load_sample_input(registry, registry.version(model, version).run_id)
+    serve(backend, model, CHALLENGER, version, f"models:/{model}/{version}", sample)
+    tallies = {"off": Tally(), "on": Tally()}
+    slices = max(2, round(seconds / SLICE_S))
+    for number in range(slices):
+        for side in ("off", "on") if number % 2 == 0 else ("on", "off"):
+            percent = share if side == "on" else 0
+            set_split(backend.state, engine, model, production_alias, "shadow", CHALLENGER, percent, ACTOR)
+            _wait_share(production.address, percent)
+            _add(tallies[side], alternate({side: production.address}, body, concurrency, seconds / slices))
+    metrics = urllib.request.urlopen(f"{production.address}/metrics", timeout=10).read().decode()
+    off, on = tallies["off"].figures(), tallies["on"].figures()
+    outcomes = {o: _total(metrics, "mlflow_serve_shadow_pairs_total", o) for o in ("agree", "disagree", "error")}
+    answered = off["p50_ms"] is not None and on["p50_ms"] is not None
+    added = round(on["p50_ms"] - off["p50_ms"], 3) if answered else None
+    compared = outcomes["agree"] + outcomes["disagree"]
+    return {
+        "seconds": seconds,
+        "concurrency": concurrency,
+        "share": share,
+        **{f"off_{key}": value for key, value in off.items()},
+        **{f"on_{key}": value for key, value in on.items()},
+        "p50_added_ms": added,
+        "pairs": compared + outcomes["error"],
+        "errors": outcomes["error"],
+        "dropped": _total(metrics, "mlflow_serve_shadow_dropped_total", "queue_full"),
+        "agreement_rate": round(outcomes["agree"] / compared, 4) if compared else None,
+        "target_met": off["errors"] == on["errors"] == 0 and added is not None and added <= TARGET_P50_ADDED_MS,
+    }
+
+
+def _add(tally: Tally, more: dict[str, Tally]) -> None:
+    for part in more.values():
+        tally.latencies += part.latencies
+        tally.errors += part.errors
+        tally.seconds += part.seconds
+
+
+def _wait_share(address: str, percent: float, timeout_s: float = 30) -> None:
+    """Until the gateway routes with the share (it re-reads its traffic file by itself)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{address}/-/upstream", timeout=5) as response:
+            splits = json.loads(response.read())["splits"]
+        if splits.get("shadow", {}).get("percent", 0) == percent:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the gateway at {address} did not take the shadow share {percent}% within {timeout_s} s")
+
+
+def _total(metrics: str, name: str, label: str) -> int:
+    """The sum of a counter's series carrying ``label`` as a label value, from the Prometheus text."""
+    pattern = rf'^{name}{{[^}}]*="{re.escape(label)}"[^}}]*}} (\S+)$'
+    return int(sum(float(value) for value in re.findall(pattern, metrics, flags=re.MULTILINE)))
