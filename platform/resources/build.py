@@ -51,6 +51,7 @@ def serving_resource(settings: Settings, tracking_uri: str | EnvVar) -> ServingR
     common: dict[str, Any] = {
         "home": str(settings.home),
         "aliases": ",".join(settings.serve_aliases),
+        "production_alias": settings.production_alias,
         "tracking_uri": tracking_uri,
         "models": ",".join(settings.serve_models),
         "max_body_mb": settings.serve_max_body_mb,

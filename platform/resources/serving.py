@@ -15,6 +15,7 @@ from mlplatform.settings import parse_aliases
 class ServingResource(ConfigurableResource):
     home: str = Field(description="MLPLATFORM_HOME: where the servers of this home are recorded.")
     aliases: str = Field(default="Production", description="MLFLOW_SERVE_ALIASES, comma-separated, exact.")
+    production_alias: str = Field(default="Production", description="MLFLOW_MODEL_ALIAS, production's alias.")
     tracking_uri: str = Field(description="MLFLOW_TRACKING_URI, the only store the model servers are given.")
     models: str = Field(description="MLPLATFORM_SERVE_MODELS: glob patterns of the registered models served.")
     max_body_mb: int = Field(default=32, description="MLPLATFORM_SERVE_MAX_BODY_MB")
@@ -44,7 +45,7 @@ class LocalServing(ServingResource):
     def open(self) -> ServingBackend:
         from mlplatform.serving.local_backend import LocalProcessBackend
 
-        return LocalProcessBackend(self.home, self.tracking_uri, self.limits)
+        return LocalProcessBackend(self.home, self.tracking_uri, self.limits, self.production_alias)
 
 
 class DockerServing(ServingResource):
@@ -56,4 +57,4 @@ class DockerServing(ServingResource):
     def open(self) -> ServingBackend:
         from mlplatform.serving.docker_backend import DockerBackend
 
-        return DockerBackend(self.home, self.tracking_uri, self.limits, self.image, self.network)
+        return DockerBackend(self.home, self.tracking_uri, self.limits, self.image, self.network, self.production_alias)

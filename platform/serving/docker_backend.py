@@ -27,6 +27,10 @@ SCORING_PORT = 8080
 GATEWAY_PORT = 8000
 STATE_VOLUME = "/var/lib/mlplatform/serving"  # shared by the run containers and the gateways
 RESOURCES = {"mem_limit": "1g", "nano_cpus": 1_000_000_000, "pids_limit": 256}
+# CPU weight of a scoring container when the cores are contended (Docker's default is 1024): the versions of aliases
+# other than production (challengers: shadow and canary traffic) yield to production's, as the local backend's
+# second scoring process does with its nice level.
+PRODUCTION_CPU_SHARES, OTHERS_CPU_SHARES = 1024, 128
 
 
 def labels(model: str, alias: str, version: int | None, port: int, role: str) -> dict[str, str]:
@@ -40,8 +44,11 @@ def labels(model: str, alias: str, version: int | None, port: int, role: str) ->
     }
 
 
-def scoring_spec(name: str, model: str, alias: str, version: int, image: str, network: str, tracking_uri: str) -> dict:
-    """Keyword arguments for ``docker.containers.run`` of one version's scoring server."""
+def scoring_spec(
+    name: str, model: str, alias: str, version: int, image: str, network: str, tracking_uri: str, production: bool
+) -> dict:
+    """Keyword arguments for ``docker.containers.run`` of one version's scoring server; ``production``: served for
+    the production alias (full CPU weight), or for another alias (a low one)."""
     return {
         "image": image,
         "name": f"{name}-v{version}",
@@ -52,6 +59,7 @@ def scoring_spec(name: str, model: str, alias: str, version: int, image: str, ne
         "restart_policy": {"Name": "unless-stopped"},
         "detach": True,
         **RESOURCES,
+        "cpu_shares": PRODUCTION_CPU_SHARES if production else OTHERS_CPU_SHARES,
     }
 
 
@@ -89,13 +97,14 @@ class DockerBackend:
         limits: GatewayLimits,
         image: str,
         network: str,
+        production_alias: str,
         volume: str = "mlplatform-serving",
     ) -> None:
         if not image or not network:
             raise ValueError("the Docker serving backend needs MLPLATFORM_IMAGE and MLFLOW_SERVE_NETWORK")
         self._client: DockerClient | None = None
         self.tracking_uri, self.limits = tracking_uri, limits
-        self.image, self.network, self.volume = image, network, volume
+        self.image, self.network, self.volume, self.production_alias = image, network, volume, production_alias
         self.state = ServingState(Path(STATE_VOLUME) if Path(STATE_VOLUME).exists() else Path(home) / "serving")
 
     @property
@@ -108,7 +117,8 @@ class DockerBackend:
         return self._client
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
-        spec = scoring_spec(name, model, alias, version, self.image, self.network, self.tracking_uri)
+        production = alias == self.production_alias
+        spec = scoring_spec(name, model, alias, version, self.image, self.network, self.tracking_uri, production)
         self._remove_if_present(spec["name"])
         container = self.client.containers.run(**spec)
         address = f"http://{spec['name']}:{SCORING_PORT}{model_path(model, version)}"

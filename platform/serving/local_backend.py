@@ -1,6 +1,7 @@
-"""Serving as local processes: every model version in the serving home's one scoring process (``scoring_process``),
-behind one gateway per model@alias, all on loopback ports, recorded in ``<home>/serving`` so that a restarted
-Dagster finds them again."""
+"""Serving as local processes: every production version in the serving home's scoring process
+(``scoring_process``), the versions of other aliases (challengers: shadow and canary traffic) in a second one at a
+lower CPU priority, so that their work never takes the cores from production's answers; one gateway per model@alias,
+all on loopback ports, recorded in ``<home>/serving`` so that a restarted Dagster finds them again."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from mlplatform.serving.scoring_client import log_tail, wait_ready
 from mlplatform.serving.scoring_process import ScoringProcess
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
 
+OTHERS_NICE = 10  # production's process is at the platform's own level (0); 10 leaves it most of a contended core
+
 
 class LocalProcessBackend:
-    def __init__(self, home: str | Path, tracking_uri: str, limits: GatewayLimits) -> None:
+    def __init__(self, home: str | Path, tracking_uri: str, limits: GatewayLimits, production_alias: str) -> None:
         self.state = ServingState(Path(home) / "serving")
         self.scoring = ScoringProcess(self.state.folder / "scoring", tracking_uri)
-        self.limits = limits
+        self.others = ScoringProcess(self.state.folder / "scoring-others", tracking_uri, nice=OTHERS_NICE)
+        self.limits, self.production_alias = limits, production_alias
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
-        return self.scoring.load(model, version)
+        return (self.scoring if alias == self.production_alias else self.others).load(model, version)
 
     def wait_upstream(self, upstream: Upstream, what: str) -> None:
         wait_ready(upstream.address, lambda: running(upstream.handle), lambda: log_tail(Path(upstream.log)), what)
@@ -29,7 +33,8 @@ class LocalProcessBackend:
     def stop_upstream(self, upstream: Upstream) -> None:
         """Unload the version, unless another model@alias routes to it (the same version under two aliases)."""
         served = {r.upstream.address for r in self.state.read().values() if r.upstream is not None}
-        self.scoring.unload(upstream, still_served=upstream.address in served)
+        process = self.others if self.others.started(upstream) else self.scoring
+        process.unload(upstream, still_served=upstream.address in served)
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
         port = int(address.rsplit(":", 1)[1]) if address else free_port()

@@ -1,13 +1,18 @@
-"""The one scoring process of a local serving home, shared by every model@alias served there.
+"""A scoring process of a local serving home, shared by every model@alias served from it.
 
 It is started on demand by whichever serving run first needs it, under a file lock (several Dagster runs may serve at
-the same moment), and recorded in ``<home>/serving/scoring/process.json`` with its identity-checked handle
+the same moment), and recorded in its folder's ``process.json`` (``<home>/serving/scoring/`` for production's
+versions, ``scoring-others/`` for the other aliases') with its identity-checked handle
 (``pid:start``). Every version served from it is an upstream ``http://127.0.0.1:<port>/models/<model>/<version>``
 whose handle is the process's. Loading and unloading a version leaves the others alone; the process stops when it
 holds none. When it dies, every upstream in it stops answering ``/ping`` through its gateway, so the health check
 sees each model@alias unhealthy, and the repair of each starts a new process (one, under the lock) and loads the
 version again. Its log (``server-<port>.log``, one per process started) holds loads, unloads and failures only; the
 newest few are kept.
+
+A process may be started at a ``nice`` level: the local backend serves the versions of aliases other than
+production from a second process at a lower CPU priority, so that their work (shadow traffic above all) yields the
+cores to production's answers instead of competing with them.
 """
 
 from __future__ import annotations
@@ -30,9 +35,13 @@ LOAD_TIMEOUT_S = 300  # a download from the tracking server and a load, on a bus
 
 
 class ScoringProcess:
-    def __init__(self, folder: Path, tracking_uri: str) -> None:
-        self.folder, self.tracking_uri = folder, tracking_uri
+    def __init__(self, folder: Path, tracking_uri: str, nice: int = 0) -> None:
+        self.folder, self.tracking_uri, self.nice = folder, tracking_uri, nice
         self.record_file = folder / "process.json"
+
+    def started(self, upstream: Upstream) -> bool:
+        """Whether ``upstream`` is a version served from this process (its log lies in this process's folder)."""
+        return Path(upstream.log).parent == self.folder
 
     def load(self, model: str, version: int) -> Upstream:
         """Load ``model`` ``version`` into the running process (started first if none runs); its upstream."""
@@ -99,6 +108,8 @@ class ScoringProcess:
         port = free_port()
         log = self.folder / f"server-{port}.log"
         command = scoring_command((sys.executable, "-m"), "127.0.0.1", port)
+        if self.nice:  # `nice` execs the server: the same pid, and every thread it starts inherits the level
+            command = ["nice", "-n", str(self.nice), *command]
         process = spawn(command, log, {**base_environment(), **scoring_environment(self.tracking_uri)}, self.folder)
         record = {"address": f"http://127.0.0.1:{port}", "handle": handle_of(process), "log": str(log)}
         try:

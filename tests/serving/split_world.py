@@ -98,7 +98,9 @@ class SplitWorld:
     """``m@Production`` v1 (served by ``production``) behind a real gateway, ``m@challenger`` v2 recorded beside it."""
 
     def __init__(self, settings: Settings, production: Scorer, challenger_url: str) -> None:
-        self.backend = LocalProcessBackend(settings.home, settings.mlflow_tracking_uri, GatewayLimits())
+        self.backend = LocalProcessBackend(
+            settings.home, settings.mlflow_tracking_uri, GatewayLimits(), settings.production_alias
+        )
         state = self.backend.state
         with state.locked() as records:
             for alias, version, url in ((PRODUCTION, 1, production.url), (CHALLENGER, 2, challenger_url)):

@@ -66,7 +66,9 @@ def test_weights_change_without_a_restart_and_are_recorded_in_the_alias_history(
 
 
 def test_a_canary_without_a_challenger_server_or_out_of_range_is_refused_naming_the_problem(platform_home):
-    state = LocalProcessBackend(platform_home.home, platform_home.mlflow_tracking_uri, None).state
+    state = LocalProcessBackend(
+        platform_home.home, platform_home.mlflow_tracking_uri, None, platform_home.production_alias
+    ).state
     with state.locked() as records:
         name = server_name(MODEL, "Production")
         records[name] = ServerRecord(name, MODEL, "Production", "", "", Upstream(1, "http://127.0.0.1:9", ""))

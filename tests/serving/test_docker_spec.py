@@ -5,9 +5,11 @@ from __future__ import annotations
 from mlplatform.serving.backend import GatewayLimits
 from mlplatform.serving.docker_backend import GATEWAY_PORT, SCORING_PORT, gateway_spec, scoring_spec
 
+WHERE = ("mlplatform:1", "mlplatform", "http://mlflow:5000")
+
 
 def test_scoring_container_is_labelled_private_limited_and_restartable():
-    spec = scoring_spec("mlflow-serve-iris-prod", "iris", "prod", 3, "mlplatform:1", "mlplatform", "http://mlflow:5000")
+    spec = scoring_spec("mlflow-serve-iris-prod", "iris", "prod", 3, *WHERE, production=True)
     assert spec["name"] == "mlflow-serve-iris-prod-v3"
     assert spec["labels"] == {
         "mlflow_serve": "true",
@@ -27,6 +29,13 @@ def test_scoring_container_is_labelled_private_limited_and_restartable():
         "_MLFLOW_IS_IN_SERVING_ENVIRONMENT": "true",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
+
+
+def test_a_challenger_container_yields_the_cpu_to_production():
+    production = scoring_spec("mlflow-serve-iris-prod", "iris", "prod", 3, *WHERE, production=True)
+    challenger = scoring_spec("mlflow-serve-iris-challenger", "iris", "challenger", 4, *WHERE, production=False)
+    assert 0 < challenger["cpu_shares"] < production["cpu_shares"]
+    assert challenger["nano_cpus"] == production["nano_cpus"]  # the same ceiling: only the weight under contention
 
 
 def test_gateway_is_the_stable_name_on_the_network():

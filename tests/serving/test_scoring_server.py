@@ -1,6 +1,7 @@
 """The platform's scoring server against MLflow's own: the same answers and error JSON for every payload format, two
-versions in one process, unloading one without touching the other, an untrusted version refused, and the shared
-process dying, then repaired. One training, one bare ``mlflow models serve``, one scoring process for the module."""
+versions in one process, unloading one without touching the other, an untrusted version refused, a challenger in a
+second process at a lower CPU priority, and production's process dying, then repaired while the challenger's keeps
+answering. One training, one bare ``mlflow models serve``, production's scoring process for the module."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import signal
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from mlplatform.bench.serve import bare_mlflow_serve
 from mlplatform.contract import load_sample_input
+from mlplatform.serving.local_backend import OTHERS_NICE
 from mlplatform.serving.processes import running
 from mlplatform.serving.reconcile import health, serve, stop_all
 from mlplatform.serving.scoring_client import ServerError, ping
@@ -23,6 +26,7 @@ from mlplatform.serving.scoring_client import ServerError, ping
 from conftest import Lifecycle, embedded_settings
 
 MODEL = "mlplatform_iris"
+PRODUCTION = "Production"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def world(tmp_path_factory, migrated_mlflow_store):
     backend = lifecycle.serving()
     sample = load_sample_input(registry, v1.run_id)
     with ThreadPoolExecutor(1) as pool:
-        loaded = pool.submit(backend.start_upstream, "", MODEL, "", 1, "")  # both servers start at the same time
+        loaded = pool.submit(backend.start_upstream, "", MODEL, PRODUCTION, 1, "")  # both servers start at once
         with bare_mlflow_serve(lifecycle.settings.mlflow_tracking_uri, MODEL, 1, folder / "bare.log") as (bare, _):
             yield {"backend": backend, "bare": bare, "sample": sample, "registry": registry, "v1": loaded.result()}
     stop_all(backend)
@@ -113,7 +117,7 @@ def test_ping_health_and_version_answer_as_mlflow_models_serve_does(world, v1):
 
 def test_two_versions_share_one_process_and_unloading_one_leaves_the_other(world, v1):
     backend = world["backend"]
-    v2 = backend.start_upstream("", MODEL, "", 2, "")
+    v2 = backend.start_upstream("", MODEL, PRODUCTION, 2, "")
     assert v2.handle == v1.handle and v2.address != v1.address
     body, content_type = PAYLOADS["dataframe_split"]
     assert _call(f"{v2.address}/invocations", body.encode(), content_type)[0] == 200
@@ -132,23 +136,38 @@ def test_an_untrusted_version_is_refused_and_the_loaded_ones_keep_serving(world,
     (broken / "MLmodel").write_text("flavors: {python_function: {loader_module: mlflow.sklearn}, sklearn: {}}\n")
     version = registry.register(str(broken), registry.version(MODEL, 1).run_id, MODEL, {})
     with pytest.raises(ServerError, match="not a scikit-learn model|serialized as"):
-        world["backend"].start_upstream("", MODEL, "", int(version.version), "")
+        world["backend"].start_upstream("", MODEL, PRODUCTION, int(version.version), "")
     assert ping(v1.address) and running(v1.handle)
 
 
-def test_the_process_dying_takes_every_model_alias_in_it_and_each_is_repaired(world, v1):
+def test_a_challenger_runs_at_low_priority_beside_production_and_production_dying_leaves_it_answering(world, v1):
     backend, sample = world["backend"], world["sample"]
-    for alias, version in (("Production", 1), ("challenger", 2)):
+    for alias, version in ((PRODUCTION, 1), ("challenger", 2)):
         serve(backend, MODEL, alias, version, "", sample)
-    records = list(backend.state.read().values())
-    assert len({r.upstream.handle for r in records}) == 1 and all(health(backend, records).values())
-    os.killpg(int(records[0].upstream.handle.split(":")[0]), signal.SIGKILL)
-    assert not any(health(backend, records).values())
-    outcomes = [serve(backend, MODEL, r.alias, r.upstream.version, "", sample) for r in records]
-    assert [o.action for o in outcomes] == ["repaired", "repaired"]
-    repaired = list(backend.state.read().values())
-    assert all(health(backend, repaired).values()) and len({r.upstream.handle for r in repaired}) == 1
-    assert repaired[0].upstream.handle != records[0].upstream.handle
-    assert [r.address for r in repaired] == [r.address for r in records]  # the stable addresses stay
+    records = {r.alias: r for r in backend.state.read().values()}
+    production, challenger = records[PRODUCTION].upstream, records["challenger"].upstream
+    assert production.handle == v1.handle != challenger.handle
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert _nice_levels(production.handle) == {ours}
+    assert _nice_levels(challenger.handle) == {min(19, ours + OTHERS_NICE)}  # every thread of it
+    os.killpg(int(production.handle.split(":")[0]), signal.SIGKILL)
+    assert health(backend, list(records.values())) == {
+        records[PRODUCTION].name: False,
+        records["challenger"].name: True,
+    }
+    outcomes = {
+        r.alias: serve(backend, MODEL, r.alias, r.upstream.version, "", sample).action for r in records.values()
+    }
+    assert outcomes == {PRODUCTION: "repaired", "challenger": "unchanged"}
+    repaired = {r.alias: r for r in backend.state.read().values()}
+    assert all(health(backend, list(repaired.values())).values())
+    assert repaired[PRODUCTION].upstream.handle not in (production.handle, challenger.handle)
+    assert [r.address for r in repaired.values()] == [r.address for r in records.values()]  # the stable addresses
     stop_all(backend)
-    assert not running(repaired[0].upstream.handle)  # the last model@alias stopped: the process too
+    assert not running(repaired[PRODUCTION].upstream.handle) and not running(challenger.handle)  # emptied: stopped
+
+
+def _nice_levels(handle: str) -> set[int]:
+    """The nice levels of every thread of the process ``handle`` names (field 19 of /proc/<pid>/task/<tid>/stat)."""
+    tasks = Path(f"/proc/{handle.split(':')[0]}/task").iterdir()
+    return {int((task / "stat").read_text().rsplit(") ", 1)[1].split()[16]) for task in tasks}

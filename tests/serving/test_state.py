@@ -38,7 +38,12 @@ def test_a_pid_that_is_no_longer_ours_is_neither_alive_nor_stopped(platform_home
         reused = f"{pid}:{int(start) + 1}"  # same pid, another start: another process
         legacy = pid  # a plain pid, as earlier versions recorded
         assert running(ours) and not running(reused) and not running(legacy)
-        backend = LocalProcessBackend(platform_home.home, platform_home.mlflow_tracking_uri, limits=None)
+        backend = LocalProcessBackend(
+            platform_home.home,
+            platform_home.mlflow_tracking_uri,
+            limits=None,
+            production_alias=platform_home.production_alias,
+        )
         with backend.state.locked() as records:
             upstream = Upstream(version=1, address="http://127.0.0.1:9", handle=reused)
             name = server_name("m", "Production")
