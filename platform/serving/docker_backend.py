@@ -64,8 +64,11 @@ def scoring_spec(
 
 
 def gateway_spec(
-    name: str, model: str, alias: str, image: str, network: str, volume: str, limits: GatewayLimits
+    name: str, model: str, alias: str, image: str, network: str, volume: str, own_folder: str, limits: GatewayLimits
 ) -> dict:
+    """Keyword arguments for ``docker.containers.run`` of a model@alias's gateway. It reads the serving state
+    read-only, except its own folder (``own_folder``: where that folder of the volume lies on the Docker host), which
+    it may write: its shadow pair records (``shadow-pairs.jsonl``) go there, for the platform to ingest."""
     return {
         "image": image,
         "name": name,
@@ -80,7 +83,10 @@ def gateway_spec(
         ),
         "labels": labels(model, alias, None, GATEWAY_PORT, "gateway"),
         "network": network,
-        "volumes": {volume: {"bind": STATE_VOLUME, "mode": "ro"}},
+        "volumes": {
+            volume: {"bind": STATE_VOLUME, "mode": "ro"},
+            own_folder: {"bind": f"{STATE_VOLUME}/{name}", "mode": "rw"},
+        },
         "restart_policy": {"Name": "unless-stopped"},
         "detach": True,
         **RESOURCES,
@@ -138,9 +144,13 @@ class DockerBackend:
         self._remove_if_present(upstream.handle, grace_s=self.limits.timeout_s)
 
     def start_gateway(self, name: str, model: str, alias: str, address: str | None) -> tuple[str, str]:
+        """The gateway's folder is made first (a Docker engine before API 1.45 mounts no volume subpath: the folder
+        is bound by its path on the host, which must exist, as its mount point inside the read-only volume must)."""
         self._remove_if_present(name)
+        (self.state.folder / name).mkdir(parents=True, exist_ok=True)
+        own_folder = f"{self.client.volumes.get(self.volume).attrs['Mountpoint']}/{name}"
         container = self.client.containers.run(
-            **gateway_spec(name, model, alias, self.image, self.network, self.volume, self.limits)
+            **gateway_spec(name, model, alias, self.image, self.network, self.volume, own_folder, self.limits)
         )
         return f"http://{name}:{GATEWAY_PORT}", container.name
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlplatform.serving.backend import GatewayLimits
-from mlplatform.serving.docker_backend import GATEWAY_PORT, SCORING_PORT, gateway_spec, scoring_spec
+from mlplatform.serving.docker_backend import GATEWAY_PORT, SCORING_PORT, STATE_VOLUME, gateway_spec, scoring_spec
 
 WHERE = ("mlplatform:1", "mlplatform", "http://mlflow:5000")
 
@@ -38,12 +38,18 @@ def test_a_challenger_container_yields_the_cpu_to_production():
     assert challenger["nano_cpus"] == production["nano_cpus"]  # the same ceiling: only the weight under contention
 
 
-def test_gateway_is_the_stable_name_on_the_network():
+def test_gateway_is_the_stable_name_on_the_network_and_writes_its_own_folder_alone():
     limits = GatewayLimits(max_body_mb=8)
-    spec = gateway_spec("mlflow-serve-iris-prod", "iris", "prod", "mlplatform:1", "mlplatform", "serving-state", limits)
+    own = "/var/lib/docker/volumes/serving-state/_data/mlflow-serve-iris-prod"
+    spec = gateway_spec(
+        "mlflow-serve-iris-prod", "iris", "prod", "mlplatform:1", "mlplatform", "serving-state", own, limits
+    )
     assert spec["command"][-len(limits.arguments()) :] == limits.arguments()
     assert spec["name"] == "mlflow-serve-iris-prod"
     assert spec["labels"]["mlplatform_role"] == "gateway" and spec["labels"]["mlflow_port"] == str(GATEWAY_PORT)
     assert "ports" not in spec and spec["network"] == "mlplatform"
-    assert list(spec["volumes"].values())[0]["mode"] == "ro"
+    assert spec["volumes"] == {
+        "serving-state": {"bind": STATE_VOLUME, "mode": "ro"},
+        own: {"bind": f"{STATE_VOLUME}/mlflow-serve-iris-prod", "mode": "rw"},  # the shadow pair records
+    }
     assert "environment" not in spec
