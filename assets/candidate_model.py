@@ -4,7 +4,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, asset
 from pydantic import Field
 
-from mlplatform.aliases import move_alias
 from mlplatform.appdb.datasets import read_rows, require_latest
 from mlplatform.assets.partitions import dataset_partitions
 from mlplatform.assets.raw_dataset import raw_dataset
@@ -13,7 +12,9 @@ from mlplatform.plots import frame_table, markdown_image
 from mlplatform.quality.dataset_checks import dataset_checks
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.resources.serving import ServingResource
 from mlplatform.retraining import with_retrain_reason
+from mlplatform.serving.rollout import move_and_serve
 from mlplatform.training.fit import best_candidate, fit_candidates
 from mlplatform.training.scoring import check_metric, default_metric
 from mlplatform.training.split import SplitSpec, split
@@ -40,7 +41,11 @@ class TrainingConfig(Config):
 )
 @masks_credentials
 def candidate_model(
-    context: AssetExecutionContext, config: TrainingConfig, app_db: AppDatabase, mlflow: MlflowTracking
+    context: AssetExecutionContext,
+    config: TrainingConfig,
+    app_db: AppDatabase,
+    mlflow: MlflowTracking,
+    serving: ServingResource,
 ) -> MaterializeResult:
     name = context.partition_key
     dataset = require_latest(app_db.engine, name)
@@ -68,9 +73,10 @@ def candidate_model(
     }
     version = registry.register(runs.best_model_uri, runs.best_run_id, model_name, version_tags)
     candidate_alias = registry.aliases.candidate
-    move_alias(
+    move_and_serve(  # a served candidate alias switches now, in this run
         registry,
         app_db.engine,
+        serving,
         model_name,
         candidate_alias,
         int(version.version),

@@ -4,7 +4,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from mlplatform.aliases import move_alias
 from mlplatform.appdb.datasets import require_latest
 from mlplatform.assets.candidate_model import candidate_model
 from mlplatform.assets.partitions import dataset_partitions
@@ -13,7 +12,9 @@ from mlplatform.plots import frame_table
 from mlplatform.quality.holdout import evaluate_held_out, trained_model
 from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
+from mlplatform.resources.serving import ServingResource
 from mlplatform.retraining import with_retrain_reason
+from mlplatform.serving.rollout import move_and_serve
 from mlplatform.training.promotion import decide
 
 
@@ -30,7 +31,11 @@ class PromotionConfig(Config):
 )
 @masks_credentials
 def production_alias(
-    context: AssetExecutionContext, config: PromotionConfig, app_db: AppDatabase, mlflow: MlflowTracking
+    context: AssetExecutionContext,
+    config: PromotionConfig,
+    app_db: AppDatabase,
+    mlflow: MlflowTracking,
+    serving: ServingResource,
 ) -> MaterializeResult:
     engine = app_db.engine
     registry = mlflow.registry()
@@ -58,10 +63,12 @@ def production_alias(
         candidate.number,
         int(current.version) if current else None,
     )
-    if decision.promote:
-        move_alias(
+    served = None
+    if decision.promote:  # a served Production switches now, in this run (a failed switch rolls back and raises)
+        _, served = move_and_serve(
             registry,
             engine,
+            serving,
             model_name,
             aliases.production,
             candidate.number,
@@ -84,6 +91,7 @@ def production_alias(
             "previous_production_version": int(current.version) if current else None,
             "previous_production_score": production_score,
             "margin": config.margin,
+            "serving": f"{served.action} at {served.address}" if served else "left to the alias sensor",
             "held_out_rows": evaluation.held_out_rows,
             "decision": MetadataValue.json(decision.as_dict()),
             "scores": frame_table(

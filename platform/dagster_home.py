@@ -23,6 +23,11 @@ RUN_QUEUE = """concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1  # Dagster's default 5 s would wait that long before a switch's serving run starts
 """
 POSTGRES_STORAGE = """storage:
   postgres:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import skops.io
 import yaml
 
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.")
@@ -36,6 +35,8 @@ def check_model_folder(folder: Path, what: str) -> None:
     if pyfunc.get("code") or sklearn_flavor.get("code") or (folder / "code").exists():
         raise UntrustedModel(f"{what}: ships code of its own")
     declared = sklearn_flavor.get("skops_trusted_types") or []
+    import skops.io  # noqa: PLC0415 - about 2 s to import (it scans scikit-learn): paid by the processes that check
+
     try:
         found = skops.io.get_untrusted_types(file=folder / str(sklearn_flavor.get("pickled_model", "model.skops")))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is refused, whatever skops raised

@@ -7,6 +7,8 @@ at the same state ask for the same run and a failing repair is retried once per 
 one server never overlap: the run queue limits the ``mlplatform/server`` tag to one run per value (dagster.yaml).
 No repair is asked for a server while a serving run for it is queued or in progress: it would queue behind that
 run and, behind a switch, serve the version the alias held before.
+A change the process that moved the alias has already followed (``move_and_serve``: the platform's own moves switch
+the server at once) needs no run; one that process is still rolling out is decided on a later tick.
 MLflow being unreachable is a skipped tick (the cursor stays), never a crash.
 """
 
@@ -32,6 +34,7 @@ from mlplatform.logs import log_event
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
 from mlplatform.sensors.serving_job import serving_job
+from mlplatform.serving.backend import ServingBackend
 from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.naming import server_name
 from mlplatform.serving.reconcile import health
@@ -65,17 +68,23 @@ def alias_sensor(poll_seconds: int):
             return SkipReason(f"MLflow registry not readable ({type(exc).__name__}), will retry on the next tick")
         cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
         seq, requests = cursor["seq"], []
-        changed = changes(cursor["served"], desired)
+        backend = serving.open()
+        changed, handed = changes(cursor["served"], desired), json.loads(json.dumps(desired))
         for model, alias, old, new in changed:
-            log_event(context.log, "sensor_alias_changed", model=model, alias=alias, version=new, from_version=old)
-            seq += 1
-            requests.append(
-                _request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed")
-            )
+            follow = _followed(backend, model, alias, new)
+            log_event(context.log, "sensor_alias_changed", model=model, alias=alias, version=new, from_version=old,
+                      followed=follow or "serving run requested")  # fmt: skip
+            if follow == "rolling out":  # decided on a later tick, once the process switching it has finished
+                _hand(handed, model, alias, old)
+            elif follow is None:
+                seq += 1
+                requests.append(
+                    _request(model, alias, new, old, f"{model}@{alias}:v{new or 'none'}#{seq}", "alias changed")
+                )
         moved = {(model, alias) for model, alias, _, _ in changed}
         busy = servers_in_flight(context.instance)
-        requests += repairs(serving, desired, moved | busy, int(time.time() // REPAIR_BACKOFF_S))
-        for request in requests[len(changed) :]:
+        repaired = repairs(backend, desired, moved | busy, int(time.time() // REPAIR_BACKOFF_S))
+        for request in repaired:
             log_event(
                 context.log,
                 "sensor_repair_requested",
@@ -83,7 +92,7 @@ def alias_sensor(poll_seconds: int):
                 version=request.tags["mlplatform/version"],
                 reason=request.run_config["ops"]["reconcile_server"]["config"]["reason"],
             )
-        return SensorResult(run_requests=requests, cursor=json.dumps({"seq": seq, "served": desired}))
+        return SensorResult(run_requests=requests + repaired, cursor=json.dumps({"seq": seq, "served": handed}))
 
     return _alias_sensor
 
@@ -95,10 +104,33 @@ def servers_in_flight(instance: DagsterInstance) -> set[tuple[str, str]]:
     return {(r.tags[MODEL_TAG], r.tags[ALIAS_TAG]) for r in runs if MODEL_TAG in r.tags and ALIAS_TAG in r.tags}
 
 
-def repairs(serving: ServingResource, desired: dict, skipped: set, window: int) -> list[RunRequest]:
+def _followed(backend: ServingBackend, model: str, alias: str, version: int | None) -> str | None:
+    """Whether an alias change needs no serving run: the process that moved it (``move_and_serve``) is switching
+    the server right now ("rolling out") or already has ("already served"); None: it needs one."""
+    name = server_name(model, alias)
+    if backend.state.rollout_in_progress(name):
+        return "rolling out"
+    record = backend.state.read().get(name)
+    if version is None:
+        return "already stopped" if record is None else None
+    if record and record.upstream and record.upstream.version == version and health(backend, [record]).get(name):
+        return "already served"
+    return None
+
+
+def _hand(handed: dict, model: str, alias: str, version: int | None) -> None:
+    """Keep ``version`` as the one handed off for model@alias in the cursor (None: none)."""
+    if version is None:
+        handed.get(model, {}).pop(alias, None)
+        if model in handed and not handed[model]:
+            del handed[model]
+    else:
+        handed.setdefault(model, {})[alias] = version
+
+
+def repairs(backend: ServingBackend, desired: dict, skipped: set, window: int) -> list[RunRequest]:
     """A repair request for every served model@alias whose server is missing, unhealthy or on another version,
     except the ``skipped`` ones (moved in this tick, or with a serving run in flight)."""
-    backend = serving.open()
     records = backend.state.read()
     wanted = [
         (model, alias, version)

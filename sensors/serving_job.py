@@ -1,6 +1,6 @@
 """serving_job: one run per alias change or repair, reconciling one model@alias (logged, retried, in the UI)."""
 
-from dagster import Config, Failure, OpExecutionContext, RetryPolicy, job, op
+from dagster import Config, Failure, OpExecutionContext, RetryPolicy, in_process_executor, job, op
 from pydantic import Field
 
 from mlplatform.logs import log_event
@@ -14,7 +14,9 @@ from mlplatform.serving.rollout import RolloutFailed, roll_out
 class ServeTarget(Config):
     model: str = Field(description="Registered model name.")
     alias: str = Field(description="Alias, exactly as in MLflow.")
-    version: int = Field(default=0, description="Version to serve; 0 stops the model@alias server.")
+    version: int = Field(
+        default=0, description="Version the sensor saw (0: none); the run serves the one the alias names when it runs."
+    )
     seen_from: int = Field(default=0, description="Version the alias held before (0: none), for the history.")
     reason: str = Field(default="alias changed")
 
@@ -28,14 +30,21 @@ def reconcile_server(
     app_db: AppDatabase,
     serving: ServingResource,
 ) -> None:
+    registry = mlflow.registry()
+    # The version the alias names now, not the one the sensor saw: a run that started late (behind a switch the
+    # moving process made itself, or behind a busy queue) must not bring back a version the alias has left.
+    current = registry.alias_version(config.model, config.alias)
+    version = int(current.version) if current else None
+    if version != (config.version or None):
+        context.log.info(f"{config.model}@{config.alias} moved to v{version} since v{config.version} was seen")
     try:
         outcome = roll_out(
-            mlflow.registry(),
+            registry,
             app_db.engine,
             serving.open(),
             config.model,
             config.alias,
-            config.version or None,
+            version,
             config.seen_from or None,
             f"dagster run {context.run_id}",
         )
@@ -56,6 +65,11 @@ def reconcile_server(
     )
 
 
-@job(description="Serve one model@alias at the version the registry names (replaces the old autoserve watcher).")
+@job(
+    description="Serve one model@alias at the version the registry names (replaces the old autoserve watcher).",
+    # One op: run it in the run's own process. A step subprocess would import the code location a second time,
+    # several seconds of every switch.
+    executor_def=in_process_executor,
+)
 def serving_job():
     reconcile_server()

@@ -2,13 +2,16 @@
 
 In a fresh embedded home: the demo twice (v1 Production, v2 challenger), then ``dagster dev`` with the alias sensor.
 A client calls ``/invocations`` through the stable address without pause while Production moves between the two
-versions several times; a switch lasts from the alias move in the registry until the first answer from the new
-version, and is cut into phases from timestamps that exist anyway: ``detect_s`` (alias move -> the sensor's
-serving run created, Dagster's run record), ``launch_s`` (created -> started), ``start_s`` (started -> the version
-loaded, the scoring server's log), ``health_s`` (loaded -> the route written, ``upstream.json``'s time) and
-``cutover_s`` (route written -> the client's first answer from the new version). Then, in
-the same run, sequential keep-alive requests measure the gateway (metrics layer) against a bare
-``mlflow models serve`` of the same version.
+versions several times; a switch lasts from the alias move until the first answer from the new version. Two kinds of
+move, in turn: the platform's own (``move_and_serve``, as ``mlplatform alias set`` and the promotion gate move it),
+which switch the server at once in the moving process, then moves made in the registry alone (as the MLflow UI
+makes them), which the alias sensor follows with a serving run. Each switch is cut into phases from timestamps
+that exist anyway: ``detect_s`` (alias move -> the sensor's serving run created, Dagster's run record),
+``launch_s`` (created -> started), ``start_s`` (started -> the version loaded, the scoring server's log),
+``health_s`` (loaded -> the route written, ``upstream.json``'s time) and ``cutover_s`` (route written -> the
+client's first answer from the new version); a platform move has no detection and no run, so its ``detect_s`` and
+``launch_s`` are 0 and its ``start_s`` runs from the move. Then, in the same run, sequential keep-alive requests
+measure the gateway (metrics layer) against a bare ``mlflow models serve`` of the same version.
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ from pathlib import Path
 from dagster import DagsterInstance, RunsFilter
 
 from mlplatform import dagster_home
-from mlplatform.aliases import move_alias
 from mlplatform.bench.home import cli, fresh_home, sample_body
 from mlplatform.bench.serve import bare_mlflow_serve
 from mlplatform.dagster_process import start_dagster_dev, stop_dagster_dev
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.naming import server_name
 from mlplatform.serving.processes import free_port
+from mlplatform.serving.rollout import move_and_serve
 from mlplatform.settings import Settings
 
 MODEL, SWITCH_TIMEOUT_S, OVERHEAD_REQUESTS = "mlplatform_iris", 180, 400
+TARGET_P50_S, TARGET_MAX_S = 12.0, 20.0
+ACTOR, REASON = "bench switch", "switch under load"
 PHASES = ("detect_s", "launch_s", "start_s", "health_s", "cutover_s")
 
 
@@ -84,13 +89,13 @@ def _latency(address: str, body: bytes) -> dict:
     }
 
 
-def bench_switch(switches: int) -> dict:
+def bench_switch(switches: int, registry_switches: int) -> dict:
     with fresh_home("switch") as (settings, env, folder):
         cli(env, "demo", "--json")
         cli(env, "demo", "--json")  # v2 becomes the challenger; Production stays v1
         dagster = start_dagster_dev(free_port(), folder / "dagster-dev.log", env)
         try:
-            return _measure(env, settings, switches, folder / "bare.log")
+            return _measure(env, settings, switches, registry_switches, folder / "bare.log")
         finally:
             stop_dagster_dev(dagster)
             cli(env, "serve", "down")
@@ -110,7 +115,7 @@ def _wait_served(env: dict, version: int, timeout_s: float) -> dict:
     raise RuntimeError(f"Production v{version} was not served within {timeout_s:.0f} s")
 
 
-def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
+def _measure(env: dict, settings: Settings, switches: int, registry_switches: int, log: Path) -> dict:
     server = _wait_served(env, 1, timeout_s=600)  # dagster dev starts, the sensor ticks, the first server loads
     resources = build_resources(settings, environ={})
     registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
@@ -119,11 +124,15 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
     client.start()
     instance = dagster_home.instance(settings)
     serving = settings.home / "serving"
-    durations, phases, version = [], [], 1
-    for _ in range(switches):
+    measured: dict[bool, list[tuple[float, dict]]] = {True: [], False: []}
+    version = 1
+    for by_platform in [True] * switches + [False] * registry_switches:
         version = 2 if version == 1 else 1
         moved, moved_at = time.monotonic(), time.time()
-        move_alias(registry, engine, MODEL, "Production", version, "bench switch", "switch under load")
+        if by_platform:
+            move_and_serve(registry, engine, resources["serving"], MODEL, "Production", version, ACTOR, REASON)
+        else:
+            registry.set_alias(MODEL, "Production", version)  # as the MLflow UI moves it: the sensor follows
         deadline = moved + SWITCH_TIMEOUT_S
         while time.monotonic() < deadline and not any(
             t > moved and v == str(version) for t, v in client.answers[-200:]
@@ -132,8 +141,10 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
         first = next((t for t, v in client.answers if t > moved and v == str(version)), None)
         if first is None:
             raise RuntimeError(f"Production v{version} never answered within {SWITCH_TIMEOUT_S} s")
-        durations.append(first - moved)
-        phases.append(_phases(instance, serving, version, moved_at, moved_at + first - moved))
+        answered = moved_at + first - moved
+        measured[by_platform].append(
+            (first - moved, _phases(instance, serving, version, moved_at, answered, by_platform))
+        )
         time.sleep(3)  # the old version drains and stops
     client.stopping.set()
     client.join()
@@ -141,13 +152,15 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
     with bare_mlflow_serve(settings.mlflow_tracking_uri, MODEL, version, log) as (bare, _):
         overhead = {"gateway": _latency(server["url"], body), "bare_mlflow_serve": _latency(bare, body)}
     overhead["p50_overhead_ms"] = round(overhead["gateway"]["p50_ms"] - overhead["bare_mlflow_serve"]["p50_ms"], 3)
+    platform = _summary(measured[True])
     return {
-        "switches": switches,
-        "switch_seconds_p50": round(statistics.median(durations), 2),
-        "switch_seconds_max": round(max(durations), 2),
-        "switch_seconds": [round(d, 2) for d in durations],
-        "phases_p50": {k: _median([p[k] for p in phases]) for k in PHASES},
-        "phases": phases,
+        **platform,
+        "targets": {"switch_seconds_p50": TARGET_P50_S, "switch_seconds_max": TARGET_MAX_S, "requests_failed": 0},
+        "targets_met": bool(measured[True])
+        and platform["switch_seconds_p50"] <= TARGET_P50_S
+        and platform["switch_seconds_max"] <= TARGET_MAX_S
+        and not failed,
+        "registry_moves": _summary(measured[False]),
         "requests_total": len(client.answers),
         "requests_failed": len(failed),
         "failures": sorted(set(failed))[:5],
@@ -155,15 +168,35 @@ def _measure(env: dict, settings: Settings, switches: int, log: Path) -> dict:
     }
 
 
-def _phases(instance: DagsterInstance, serving: Path, version: int, moved: float, answered: float) -> dict:
+def _summary(switches: list[tuple[float, dict]]) -> dict:
+    """Durations and phases of one kind of move."""
+    durations, phases = [d for d, _ in switches], [p for _, p in switches]
+    return {
+        "switches": len(switches),
+        "switch_seconds_p50": round(statistics.median(durations), 2) if durations else None,
+        "switch_seconds_max": round(max(durations), 2) if durations else None,
+        "switch_seconds": [round(d, 2) for d in durations],
+        "phases_p50": {k: _median([p[k] for p in phases]) for k in PHASES},
+        "phases": phases,
+    }
+
+
+def _phases(
+    instance: DagsterInstance, serving: Path, version: int, moved: float, answered: float, by_platform: bool
+) -> dict:
     """The phases of one switch (wall-clock seconds); a phase whose timestamp was not found is None."""
-    runs = instance.get_run_records(
-        RunsFilter(job_name="serving_job", created_after=datetime.fromtimestamp(moved, tz=UTC)),
-        order_by="create_timestamp",
-        ascending=True,
-    )
-    created = runs[0].create_timestamp.timestamp() if runs else None
-    started = runs[0].start_time if runs else None
+    created: float | None
+    started: float | None
+    if by_platform:  # no detection, no run: the moving process switched the server itself
+        created = started = moved
+    else:
+        runs = instance.get_run_records(
+            RunsFilter(job_name="serving_job", created_after=datetime.fromtimestamp(moved, tz=UTC)),
+            order_by="create_timestamp",
+            ascending=True,
+        )
+        created = runs[0].create_timestamp.timestamp() if runs else None
+        started = runs[0].start_time if runs else None
     loads = [
         event["ts"]
         for log in (serving / "scoring").glob("server-*.log")

@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     load_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
     load_bench.add_argument("--json", action="store_true")
     switch_bench = targets.add_parser("switch", help="Production switches under load with the sensor running")
-    switch_bench.add_argument("--switches", type=int, default=4)
+    switch_bench.add_argument("--switches", type=int, default=4, help="moves made by the platform (mlplatform alias set)")
+    switch_bench.add_argument(
+        "--registry-switches", type=int, default=2, help="moves made in the registry alone, followed by the sensor"
+    )
     switch_bench.add_argument("--json", action="store_true")
     serve_bench = targets.add_parser(
         "serve", help="the gateway against a bare `mlflow models serve` under load, then shadow traffic off vs on"
@@ -176,7 +179,7 @@ def _bench(args) -> dict:
     if args.target == "switch":
         from mlplatform.bench.switch import bench_switch
 
-        return bench_switch(args.switches)
+        return bench_switch(args.switches, args.registry_switches)
     if args.target == "serve":
         from mlplatform.bench.serve import bench_serve
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import getpass
 import json
 
-from mlplatform.aliases import move_alias
 from mlplatform.appdb.alias_history import history, previous_version
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.reconcile import health, stop_all
-from mlplatform.serving.rollout import RolloutFailed, reconcile_all
+from mlplatform.serving.rollout import RolloutFailed, move_and_serve, reconcile_all
 from mlplatform.serving.traffic import KINDS, TrafficError, set_split
 from mlplatform.settings import Settings
 
@@ -30,14 +29,23 @@ def alias_command(settings: Settings, args) -> tuple[int, str]:
         ]
         return 0, "\n".join(lines) or f"no alias changes recorded for {args.model}"
     if args.alias_command == "set":
-        before = move_alias(registry, engine, args.model, args.alias, args.version, ACTOR, "set by hand")
-        return 0, f"{args.model}@{args.alias}: v{before} -> v{args.version}"
-    current = registry.require_alias(args.model, args.alias)
-    previous = previous_version(engine, args.model, args.alias, int(current.version))
-    if previous is None:
-        return 1, f"{args.model}@{args.alias} (v{current.version}) has no earlier version in the alias history"
-    move_alias(registry, engine, args.model, args.alias, previous, ACTOR, f"rollback from v{current.version}")
-    return 0, f"{args.model}@{args.alias}: v{current.version} -> v{previous} (rolled back)"
+        version, reason = args.version, "set by hand"
+    else:
+        current = registry.require_alias(args.model, args.alias)
+        version = previous_version(engine, args.model, args.alias, int(current.version))
+        if version is None:
+            return 1, f"{args.model}@{args.alias} (v{current.version}) has no earlier version in the alias history"
+        reason = f"rollback from v{current.version}"
+    try:
+        before, served = move_and_serve(
+            registry, engine, resources["serving"], args.model, args.alias, version, ACTOR, reason
+        )
+    except RolloutFailed as exc:
+        return 1, str(exc)
+    moved = f"{args.model}@{args.alias}: v{before} -> v{version}"
+    if args.alias_command == "rollback":
+        moved += " (rolled back)"
+    return 0, moved + (f"; {served.name} {served.action} at {served.address}" if served else "")
 
 
 def serve_command(settings: Settings, args) -> tuple[int, str]:

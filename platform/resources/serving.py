@@ -38,6 +38,12 @@ class ServingResource(ConfigurableResource):
     def open(self) -> ServingBackend:
         raise NotImplementedError
 
+    def backend_for_moves(self) -> ServingBackend | None:
+        """The backend a process that moves an alias may switch the server with at once
+        (``mlplatform.serving.rollout.move_and_serve``), or None where only the alias sensor's serving runs run
+        servers: on Docker only they get the socket (it is root on the host), not a training run's gate or a CLI."""
+        return None
+
 
 class LocalServing(ServingResource):
     """Model servers and gateways as local processes on loopback (the embedded default)."""
@@ -46,6 +52,10 @@ class LocalServing(ServingResource):
         from mlplatform.serving.local_backend import LocalProcessBackend
 
         return LocalProcessBackend(self.home, self.tracking_uri, self.limits, self.production_alias)
+
+    def backend_for_moves(self) -> ServingBackend:
+        """Every platform process of an embedded home runs on its machine and may start its local processes."""
+        return self.open()
 
 
 class DockerServing(ServingResource):

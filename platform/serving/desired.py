@@ -14,12 +14,19 @@ def desired_servers(
     ``mlplatform_*``): a model someone else registered is never served. Aliases compare exactly, case included."""
     desired: dict[str, dict[str, int]] = {}
     for model in registry.registered_models():
-        if not any(fnmatch.fnmatchcase(model.name, pattern) for pattern in models):
-            continue
-        held = {alias: int(version) for alias, version in (model.aliases or {}).items() if alias in aliases}
+        held = {
+            alias: int(version)
+            for alias, version in (model.aliases or {}).items()
+            if is_served(model.name, alias, aliases, models)
+        }
         if held:
             desired[model.name] = held
     return desired
+
+
+def is_served(model: str, alias: str, aliases: tuple[str, ...], models: tuple[str, ...]) -> bool:
+    """Whether the platform serves ``model``@``alias``: the alias is listed and the name matches a pattern."""
+    return alias in aliases and any(fnmatch.fnmatchcase(model, pattern) for pattern in models)
 
 
 def changes(served: dict, desired: dict) -> list[tuple[str, str, int | None, int | None]]:

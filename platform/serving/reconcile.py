@@ -66,6 +66,13 @@ def serve(
     backend: ServingBackend, model: str, alias: str, version: int, model_uri: str, sample: pd.DataFrame
 ) -> Outcome:
     name = server_name(model, alias)
+    with backend.state.rolling_out(name):
+        return _serve(backend, name, model, alias, version, model_uri, sample)
+
+
+def _serve(
+    backend: ServingBackend, name: str, model: str, alias: str, version: int, model_uri: str, sample: pd.DataFrame
+) -> Outcome:
     current = backend.state.read().get(name)
     if current and current.upstream and current.upstream.version == version and healthy(backend, current):
         return Outcome(name, "unchanged", version, current.address)
@@ -109,6 +116,11 @@ def serve(
 
 def stop(backend: ServingBackend, model: str, alias: str) -> Outcome:
     name = server_name(model, alias)
+    with backend.state.rolling_out(name):
+        return _stop(backend, name, model, alias)
+
+
+def _stop(backend: ServingBackend, name: str, model: str, alias: str) -> Outcome:
     with backend.state.locked() as records:
         record = records.pop(name, None)
     if record is None:

@@ -1,6 +1,7 @@
 """Rolling one model@alias out to the version the registry names, with history and automatic rollback.
 
-Used by the serving job (Dagster), ``mlplatform serve up`` (scripts) and the demo, so all behave the same.
+Used by the serving job (Dagster), ``mlplatform serve up`` (scripts), the demo and the platform's own alias moves
+(``move_and_serve``), so all behave the same.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from mlplatform.contract import load_sample_input
 from mlplatform.logs import log_event, platform_logger
 from mlplatform.model_registry import ModelRegistry
 from mlplatform.model_trust import UntrustedModel
+from mlplatform.resources.serving import ServingResource
 from mlplatform.serving.backend import ServingBackend
-from mlplatform.serving.desired import changes, desired_servers
+from mlplatform.serving.desired import changes, desired_servers, is_served
+from mlplatform.serving.naming import server_name
 from mlplatform.serving.reconcile import Outcome, serve, stop
 from mlplatform.serving.scoring_client import ServerError
 
@@ -60,6 +63,34 @@ def roll_out(
                 log_event(LOG, "serving_rolled_back", level="warning", model=model, alias=alias, version=previous)
                 message += f"; {alias} rolled back to v{previous}"
         raise RolloutFailed(f"{message}:\n{exc}") from None
+
+
+def move_and_serve(
+    registry: ModelRegistry,
+    engine: Engine,
+    serving: ServingResource,
+    model: str,
+    alias: str,
+    version: int | None,
+    actor: str,
+    reason: str,
+) -> tuple[int | None, Outcome | None]:
+    """Move the alias (``move_alias``) and, when this home already serves that model@alias and this process may run
+    its servers (``ServingResource.backend_for_moves``), switch or stop the server at once, in this process: the
+    switch waits for neither the alias sensor's poll nor a serving run's start. The sensor then finds it served and
+    asks for nothing. Anywhere else (a first server, the Docker backend) the sensor's serving run follows the move as
+    it follows any other. Returns the version the alias held before and the roll-out's outcome (None: left to the
+    sensor); a roll-out that fails raises ``RolloutFailed`` after its automatic rollback, as a serving run would."""
+    before = move_alias(registry, engine, model, alias, version, actor, reason)
+    backend = serving.backend_for_moves()
+    if (
+        backend is None
+        or before == version
+        or not is_served(model, alias, serving.serve_aliases, serving.model_patterns)
+        or server_name(model, alias) not in backend.state.read()
+    ):
+        return before, None
+    return before, roll_out(registry, engine, backend, model, alias, version, before, actor)
 
 
 def reconcile_all(

@@ -81,6 +81,28 @@ class ServingState:
     def upstream_file(self, name: str) -> Path:
         return self.folder / name / "upstream.json"
 
+    @contextmanager
+    def rolling_out(self, name: str) -> Iterator[None]:
+        """Held for the whole roll-out of one model@alias, so that two processes never switch it at once (a serving
+        run and a process that moved the alias itself): the second waits, then finds the server as the first left
+        it."""
+        folder = self.folder / name
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".rollout.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def rollout_in_progress(self, name: str) -> bool:
+        """Whether some process is rolling ``name`` out right now (holds ``rolling_out``)."""
+        try:
+            with open(self.folder / name / ".rollout.lock") as lock:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except FileNotFoundError:
+            return False
+        except BlockingIOError:
+            return True
+        return False
+
 
 def prune_logs(folder: Path, pattern: str, keep: int = KEPT_LOGS) -> None:
     """Delete all but the ``keep`` newest logs in ``folder`` matching ``pattern`` (one per server started)."""

@@ -9,7 +9,7 @@ import mlflow
 import numpy
 import pandas
 import sklearn
-import skops.io
+import skops
 from mlflow.models import infer_signature
 
 from mlplatform.appdb.datasets import DatasetVersion
@@ -114,6 +114,8 @@ def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetV
     )
     example = train[dataset.features].head(INPUT_EXAMPLE_ROWS)
     typed = train[dataset.features].head(SIGNATURE_ROWS)  # enough rows that a sparse column shows its type
+    import skops.io  # noqa: PLC0415 - about 2 s to import (it scans scikit-learn): paid by training alone
+
     model_uri = run.log_sklearn_model(
         candidate.pipeline,
         signature=infer_signature(typed, candidate.pipeline.predict(typed)),

@@ -15,9 +15,12 @@ import pytest
 from dagster import SkipReason
 
 from mlplatform.aliases import move_alias
+from mlplatform.appdb.alias_history import latest_change
 from mlplatform.resources.build import build_resources
+from mlplatform.serving.naming import server_name
 from mlplatform.serving.processes import free_port, running
 from mlplatform.serving.reconcile import stop_all
+from mlplatform.serving.rollout import move_and_serve
 from mlplatform.serving.scoring_client import ping
 
 from conftest import Lifecycle, embedded_settings
@@ -145,6 +148,33 @@ def test_a_broken_version_leaves_the_old_server_and_rolls_production_back(world,
     assert all(r.success for r in runs) and world.status()[0]["version"] == 2
 
 
+def test_the_platforms_own_move_switches_at_once_and_needs_no_serving_run(world):
+    serving = world.lifecycle.defs.resources["serving"]
+    before, outcome = move_and_serve(
+        world.registry, world.lifecycle.engine, serving, MODEL, "Production", 1, "test", "moved by the platform"
+    )
+    assert before == 2 and outcome is not None and outcome.action == "switched"
+    [server] = world.status()  # switched when move_and_serve returns, with no sensor tick and no run
+    assert server["version"] == 1 and server["healthy"]
+    assert world.invoke(server["url"], world.sample_payload())[0] == "1"
+    assert latest_change(world.lifecycle.engine, MODEL, "Production")["reason"] == "moved by the platform"
+    result = world.tick()
+    assert result.run_requests == [] and json.loads(result.cursor)["served"] == {MODEL: {"Production": 1}}
+
+
+def test_a_move_another_process_is_rolling_out_is_decided_on_a_later_tick(world):
+    state = world.lifecycle.serving().state
+    with state.rolling_out(server_name(MODEL, "Production")):
+        move_alias(world.registry, world.lifecycle.engine, MODEL, "Production", 2, "test", "switch")
+        held = world.tick()
+        assert held.run_requests == [] and json.loads(held.cursor)["served"] == {MODEL: {"Production": 1}}
+    result, runs = world.tick_and_run()  # that process ended without switching: this tick asks for the run
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [2]
+    assert [r.success for r in runs] == [True]
+    [server] = world.status()
+    assert server["version"] == 2 and server["healthy"]
+
+
 @pytest.mark.parametrize(
     ("payload", "content_type", "status"),
     [
@@ -170,3 +200,13 @@ def test_a_deleted_alias_stops_its_server(world):
     assert all(r.success for r in runs)
     assert world.status() == []
     assert not running(before["record"].gateway) and not running(before["record"].upstream.handle)
+
+
+def test_the_platforms_own_move_leaves_a_model_alias_not_served_yet_to_the_sensor(world):
+    serving = world.lifecycle.defs.resources["serving"]
+    before, outcome = move_and_serve(
+        world.registry, world.lifecycle.engine, serving, MODEL, "Production", 2, "test", "back again"
+    )
+    assert before is None and outcome is None and world.status() == []
+    result = world.tick()
+    assert [r.run_config["ops"]["reconcile_server"]["config"]["version"] for r in result.run_requests] == [2]
