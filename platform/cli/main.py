@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     load_bench.add_argument("--only", choices=["platform"], help="run the platform path alone (large N)")
     load_bench.add_argument("--json", action="store_true")
     switch_bench = targets.add_parser("switch", help="Production switches under load with the sensor running")
-    switch_bench.add_argument("--switches", type=int, default=4, help="moves made by the platform (mlplatform alias set)")
+    switch_bench.add_argument("--switches", type=int, default=4, help="moves made by the platform (alias set)")
     switch_bench.add_argument(
         "--registry-switches", type=int, default=2, help="moves made in the registry alone, followed by the sensor"
     )
