@@ -81,16 +81,15 @@ def move_and_serve(
     asks for nothing. Anywhere else (a first server, the Docker backend) the sensor's serving run follows the move as
     it follows any other. Returns the version the alias held before and the roll-out's outcome (None: left to the
     sensor); a roll-out that fails raises ``RolloutFailed`` after its automatic rollback, as a serving run would."""
-    before = move_alias(registry, engine, model, alias, version, actor, reason)
     backend = serving.backend_for_moves()
-    if (
-        backend is None
-        or before == version
-        or not is_served(model, alias, serving.serve_aliases, serving.model_patterns)
-        or server_name(model, alias) not in backend.state.read()
-    ):
-        return before, None
-    return before, roll_out(registry, engine, backend, model, alias, version, before, actor)
+    if backend is None or not is_served(model, alias, serving.serve_aliases, serving.model_patterns):
+        return move_alias(registry, engine, model, alias, version, actor, reason), None
+    name = server_name(model, alias)
+    with backend.state.rolling_out(name):  # from the move on: the sensor defers the change instead of asking a run
+        before = move_alias(registry, engine, model, alias, version, actor, reason)
+        if before == version or name not in backend.state.read():
+            return before, None
+        return before, roll_out(registry, engine, backend, model, alias, version, before, actor)
 
 
 def reconcile_all(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ from mlplatform.logs import log_event, platform_logger
 
 LOG = platform_logger("serving")
 KEPT_LOGS = 4
+_HELD = threading.local()  # the roll-out locks this thread holds (``ServingState.rolling_out``)
 
 
 @dataclass
@@ -85,12 +87,21 @@ class ServingState:
     def rolling_out(self, name: str) -> Iterator[None]:
         """Held for the whole roll-out of one model@alias, so that two processes never switch it at once (a serving
         run and a process that moved the alias itself): the second waits, then finds the server as the first left
-        it."""
+        it. A thread that holds it already (moving the alias, then rolling out) takes it again at no cost."""
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".rollout.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        path = str((folder / ".rollout.lock").resolve())
+        held = _HELD.__dict__.setdefault("paths", set())
+        if path in held:
             yield
+            return
+        with open(path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            held.add(path)
+            try:
+                yield
+            finally:
+                held.discard(path)
 
     def rollout_in_progress(self, name: str) -> bool:
         """Whether some process is rolling ``name`` out right now (holds ``rolling_out``)."""
