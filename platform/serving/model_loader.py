@@ -6,6 +6,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+# What every load needs, imported when the scoring server starts (several seconds, overlapping other work when the
+# server is started early) rather than by the first load, which a switch or the demo waits for.
+import mlflow.sklearn  # noqa: F401
+import skops.io  # noqa: F401
 from mlflow.artifacts import download_artifacts
 from mlflow.pyfunc import PyFuncModel, load_model
 from mlflow.tracking import MlflowClient
