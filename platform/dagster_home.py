@@ -14,6 +14,7 @@ from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from mlplatform.settings import Settings
+from mlplatform.tracking_store import prepare_embedded_store
 
 MARKER = "# Written by mlplatform"
 RUN_QUEUE = """concurrency:
@@ -43,8 +44,10 @@ def instance_yaml(settings: Settings) -> str:
 
 
 def prepare(settings: Settings) -> Path:
-    """Create the home and Dagster's folder, and write the platform's ``dagster.yaml``; returns ``DAGSTER_HOME``."""
+    """Create the home (an embedded one with its migrated MLflow store) and Dagster's folder, and write the
+    platform's ``dagster.yaml``; returns ``DAGSTER_HOME``."""
     settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_embedded_store(settings)
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

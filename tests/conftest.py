@@ -29,11 +29,9 @@ def clean_environment():
 @pytest.fixture(scope="session")
 def migrated_mlflow_store(tmp_path_factory) -> Path:
     """An empty MLflow SQLite store with its schema migrated (about 3 s), made once and copied into each home."""
-    from mlflow.tracking import MlflowClient
+    from mlplatform.tracking_store import migrated_template
 
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
+    return migrated_template(tmp_path_factory.mktemp("mlflow-template"))
 
 
 def embedded_settings(home: Path, store: Path, **variables: str) -> Settings:
