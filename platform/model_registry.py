@@ -206,12 +206,6 @@ class ModelRegistry:
             with pickle_allowed():
                 return mlflow.sklearn.load_model(local)
 
-    def check_trusted(self, version: ModelVersion) -> None:
-        """Raise ``UntrustedModel`` unless the version is a model the platform would have written (before a scoring
-        server, which trusts the version's own MLmodel file, is started for it)."""
-        with tempfile.TemporaryDirectory() as folder:
-            self._download(version, folder)
-
     def _download(self, version: ModelVersion, folder: str) -> str:
         """The version's model files in ``folder``, checked by ``check_model_folder``; returns their path."""
         from mlflow.artifacts import download_artifacts

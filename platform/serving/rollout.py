@@ -14,7 +14,6 @@ from mlplatform.appdb.alias_history import latest_change, previous_version, reco
 from mlplatform.contract import load_sample_input
 from mlplatform.logs import log_event, platform_logger
 from mlplatform.model_registry import ModelRegistry
-from mlplatform.model_trust import UntrustedModel
 from mlplatform.resources.serving import ServingResource
 from mlplatform.serving.backend import ServingBackend
 from mlplatform.serving.desired import changes, desired_servers, is_served
@@ -50,11 +49,11 @@ def roll_out(
     if version is None:
         return stop(backend, model, alias)
     try:
-        registered = registry.version(model, version)
-        registry.check_trusted(registered)
-        sample = load_sample_input(registry, registered.run_id)
+        # The scoring server checks the version's files before it loads them (``model_loader``): an untrusted
+        # version is refused there, with the reason, like any version that never becomes healthy.
+        sample = load_sample_input(registry, registry.version(model, version).run_id)
         return serve(backend, model, alias, version, f"models:/{model}/{version}", sample)
-    except (ServerError, UntrustedModel, MlflowException, OSError) as exc:
+    except (ServerError, MlflowException, OSError) as exc:
         message = f"{model} v{version} never became healthy as {alias}; the previous server keeps serving"
         if alias == registry.aliases.production:
             previous = previous_version(engine, model, alias, version)

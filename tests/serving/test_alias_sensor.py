@@ -141,6 +141,7 @@ def test_a_broken_version_leaves_the_old_server_and_rolls_production_back(world,
     [failure] = [e for e in run.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
     assert f"v{version.version} never became healthy as Production" in message and "rolled back to v2" in message
+    assert "not a scikit-learn model" in message  # the scoring server's trust check refused it, and said why
     assert int(world.registry.require_alias(MODEL, "Production").version) == 2
     [server] = world.status()
     assert server["healthy"] and server["version"] == 2
