@@ -93,6 +93,7 @@ def bench_serve(seconds: float, concurrency: int, shadow_concurrency: int, share
                 seconds,
                 shadow_concurrency,
                 share,
+                lambda: _cpu_seconds(gateway_pid),
             )
             shadow["rss_mb_challenger"] = round(_serving_rss_mb(backend.state.read().values()) - before, 1)
         finally:

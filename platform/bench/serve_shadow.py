@@ -5,7 +5,8 @@ the alias sensor serves it, so it lands where a challenger lands). Clients post 
 gateway for S seconds with the shadow share off and at N% in turn, one-second slices in alternating order (the
 gateway re-reads its traffic file between slices), so both meet the same machine. Target: production's p50 grows by
 at most ``TARGET_P50_ADDED_MS`` with the shadow on, no failed request. The challenger being the same version, every
-compared pair must agree: ``agreement_rate`` checks the comparison itself.
+compared pair must agree: ``agreement_rate`` checks the comparison itself. ``gateway_cpu_ms_per_request`` on each
+side is the Production gateway's own CPU time per answered request: the difference is what mirroring costs it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 import time
 import urllib.request
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -39,21 +41,25 @@ def shadow_cost(
     seconds: float,
     concurrency: int,
     share: float,
+    gateway_cpu_s: Callable[[], float],
 ) -> dict:
-    """Serve the challenger, load production with the share off and on in turn; the figures of both sides."""
+    """Serve the challenger, load production with the share off and on in turn; the figures of both sides.
+    ``gateway_cpu_s``: the Production gateway's CPU seconds so far."""
     if production.upstream is None:
         raise RuntimeError(f"{production.name} has no scoring server")
     model, version = production.model, production.upstream.version
     sample = load_sample_input(registry, registry.version(model, version).run_id)
     serve(backend, model, CHALLENGER, version, f"models:/{model}/{version}", sample)
-    tallies = {"off": Tally(), "on": Tally()}
+    tallies, cpu = {"off": Tally(), "on": Tally()}, {"off": 0.0, "on": 0.0}
     slices = max(2, round(seconds / SLICE_S))
     for number in range(slices):
         for side in ("off", "on") if number % 2 == 0 else ("on", "off"):
             percent = share if side == "on" else 0
             set_split(backend.state, engine, model, production_alias, "shadow", CHALLENGER, percent, ACTOR)
             _wait_share(production.address, percent)
+            before = gateway_cpu_s()
             _add(tallies[side], alternate({side: production.address}, body, concurrency, seconds / slices))
+            cpu[side] += gateway_cpu_s() - before
     metrics = urllib.request.urlopen(f"{production.address}/metrics", timeout=10).read().decode()
     off, on = tallies["off"].figures(), tallies["on"].figures()
     outcomes = {o: _total(metrics, "mlflow_serve_shadow_pairs_total", o) for o in ("agree", "disagree", "error")}
@@ -66,6 +72,7 @@ def shadow_cost(
         "share": share,
         **{f"off_{key}": value for key, value in off.items()},
         **{f"on_{key}": value for key, value in on.items()},
+        **{f"{side}_gateway_cpu_ms_per_request": _per_request(cpu[side], tallies[side]) for side in ("off", "on")},
         "p50_added_ms": added,
         "pairs": compared + outcomes["error"],
         "errors": outcomes["error"],
@@ -80,6 +87,11 @@ def _add(tally: Tally, more: dict[str, Tally]) -> None:
         tally.latencies += part.latencies
         tally.errors += part.errors
         tally.seconds += part.seconds
+
+
+def _per_request(cpu_s: float, tally: Tally) -> float:
+    """CPU milliseconds per request; the warm-up requests of each slice are not counted, so this errs a bit high."""
+    return round(cpu_s * 1000 / max(1, len(tally.latencies) + tally.errors), 3)
 
 
 def _wait_share(address: str, percent: float, timeout_s: float = 30) -> None:

@@ -23,7 +23,8 @@ KEYS = {
 }  # fmt: skip
 SHADOW_KEYS = {
     "seconds", "concurrency", "share", *(f"off_{key}" for key in FIGURES), *(f"on_{key}" for key in FIGURES),
-    "p50_added_ms", "pairs", "errors", "dropped", "agreement_rate", "target_met", "rss_mb_challenger",
+    "off_gateway_cpu_ms_per_request", "on_gateway_cpu_ms_per_request", "p50_added_ms", "pairs", "errors",
+    "dropped", "agreement_rate", "target_met", "rss_mb_challenger",
 }  # fmt: skip
 
 
@@ -82,5 +83,6 @@ def test_bench_serve_reports_both_paths_and_shadow_traffic_without_errors_and_st
     assert shadow["off_p50_ms"] <= shadow["off_p99_ms"] and shadow["on_p50_ms"] <= shadow["on_p99_ms"]
     assert shadow["p50_added_ms"] == round(shadow["on_p50_ms"] - shadow["off_p50_ms"], 3)
     assert shadow["rss_mb_challenger"] > 0
+    assert 0 < shadow["off_gateway_cpu_ms_per_request"] and 0 < shadow["on_gateway_cpu_ms_per_request"]
     assert shadow["target_met"] or not report["targets_met"]
     assert _bench_processes() <= before
