@@ -38,6 +38,7 @@ from prometheus_client import (
 from mlplatform.logs import configure, platform_logger
 from mlplatform.serving.access_log import access_log_class
 from mlplatform.serving.backend import GatewayLimits
+from mlplatform.serving.processes import exit_after_shutdown
 from mlplatform.serving.request_checks import Rejection, check_invocation
 from mlplatform.serving.shadow import Mirrored, ShadowMirror
 from mlplatform.serving.traffic import CLIENT_KEY_HEADER, Split, goes_to_canary, read_splits, traffic_file
@@ -284,6 +285,7 @@ def main() -> None:
         reuse_address=True,
         loop=uvloop.new_event_loop(),  # about a third less CPU per forwarded request than asyncio's own loop
     )
+    exit_after_shutdown()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ started them; callers record their pids to find them again.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -12,8 +13,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 BIN = Path(sys.executable).parent  # this interpreter's bin: `mlflow models serve` execs `uvicorn` by name from PATH
+
+
+def exit_after_shutdown() -> NoReturn:
+    """End a server process once its app has shut down gracefully (requests answered, sockets closed): flush the
+    logs and exit without the interpreter's teardown, which takes about 1 s with MLflow and scikit-learn loaded and
+    which every switch's unload and every stop would otherwise wait for."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def free_port() -> int:

@@ -38,6 +38,7 @@ from mlflow.version import VERSION
 from mlplatform.logs import configure, log_event, platform_logger
 from mlplatform.model_trust import UntrustedModel
 from mlplatform.serving.model_loader import load_trusted
+from mlplatform.serving.processes import exit_after_shutdown
 
 LOG = platform_logger("scoring")
 LOOPBACK = ("127.0.0.1", "::1")
@@ -208,6 +209,7 @@ def main() -> None:
         loop.run_until_complete(models.load(model, int(version)))
     web.run_app(build_app(models, MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()), host=args.host, port=args.port,
                 access_log=None, print=None, reuse_address=True, loop=loop)  # fmt: skip
+    exit_after_shutdown()
 
 
 if __name__ == "__main__":
