@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from mlflow.entities import Metric, Param, RunTag
@@ -97,8 +97,13 @@ class TrackedRun:
         self.client.log_text(self.run_id, text, path)
 
     @_artifact_upload
-    def log_figure(self, figure, path: str) -> None:
-        self.client.log_figure(self.run_id, figure, path)
+    def log_png(self, png: bytes, path: str) -> None:
+        """A picture already rendered (the UIs show the same bytes), logged as the artifact ``path``."""
+        where = PurePosixPath(path)
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / where.name
+            local.write_bytes(png)
+            self.client.log_artifact(self.run_id, str(local), str(where.parent) if where.parent.parts else None)
 
     @_artifact_upload
     def log_table(self, frame, path: str) -> None:

@@ -92,8 +92,9 @@ def log_report(run: TrackedRun, report: MonitoringReport) -> bytes:
     )
     run.log_table(report.drift, DRIFT_TABLE_PATH)
     figure = drift_histograms(report.reference, report.current, report.drift)
-    run.log_figure(figure, DRIFT_PLOT_PATH)
-    return figure_png(figure)
+    png = figure_png(figure)
+    run.log_png(png, DRIFT_PLOT_PATH)
+    return png
 
 
 def report_row(report: MonitoringReport, mlflow_run_id: str) -> dict:

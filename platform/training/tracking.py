@@ -91,8 +91,9 @@ def log_insights(
     importance = feature_importance(candidate.pipeline, features, target, metric, seed)
     run.log_table(importance, IMPORTANCE_PATH)
     figure = importance_figure(importance, f"{candidate.algorithm}: permutation importance on {metric}")
-    run.log_figure(figure, IMPORTANCE_PLOT_PATH)
-    return Insights(per_class, importance, figure_png(figure))
+    png = figure_png(figure)
+    run.log_png(png, IMPORTANCE_PLOT_PATH)
+    return Insights(per_class, importance, png)
 
 
 def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
@@ -133,8 +134,9 @@ def log_validation_plot(run: TrackedRun, candidate: FittedCandidate, dataset: Da
     metric = next(iter(candidate.metrics))
     title = f"{candidate.algorithm} on {len(validation)} validation rows ({metric} {candidate.metrics[metric]:.3f})"
     figure = validation_figure(dataset.task_type, validation[dataset.target_column], predicted, title)
-    run.log_figure(figure, validation_plot_path(dataset.task_type))
-    return figure_png(figure)
+    png = figure_png(figure)
+    run.log_png(png, validation_plot_path(dataset.task_type))
+    return png
 
 
 def _loggable(value) -> bool:
