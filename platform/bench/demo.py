@@ -11,7 +11,7 @@ from pathlib import Path
 
 # Held-out accuracy the old stack reached (80/20 stratified split, best of RF/LR/SVM).
 OLD_STACK_ACCURACY = {"iris": 0.967, "wine": 1.000, "breast_cancer": 0.965}
-TARGET_SECONDS = 60
+TARGET_SECONDS = 10  # the command's wall time, `make demo` after install, unloaded machine (issue 14)
 
 
 def bench_demo(datasets: list[str]) -> dict:
@@ -44,8 +44,10 @@ def bench_demo(datasets: list[str]) -> dict:
             "old_stack_value": OLD_STACK_ACCURACY.get(dataset),
             "invocation_ok": summary["serving"]["invocation_ok"],
         }
+    slowest = max(r["wall_seconds"] for r in runs.values())
     return {
         "target_seconds": TARGET_SECONDS,
-        "max_wall_seconds": max(r["wall_seconds"] for r in runs.values()),
+        "max_wall_seconds": slowest,
+        "targets_met": slowest <= TARGET_SECONDS,
         "datasets": runs,
     }
