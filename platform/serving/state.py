@@ -16,7 +16,16 @@ from mlplatform.logs import log_event, platform_logger
 
 LOG = platform_logger("serving")
 KEPT_LOGS = 4
-_HELD = threading.local()  # the roll-out locks this thread holds (``ServingState.rolling_out``)
+
+
+class _HeldLocks(threading.local):
+    """The roll-out locks this thread holds (``ServingState.rolling_out``)."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+
+
+_HELD = _HeldLocks()
 
 
 @dataclass
@@ -91,7 +100,7 @@ class ServingState:
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
         path = str((folder / ".rollout.lock").resolve())
-        held = _HELD.__dict__.setdefault("paths", set())
+        held = _HELD.paths
         if path in held:
             yield
             return
