@@ -176,6 +176,18 @@ def test_a_move_another_process_is_rolling_out_is_decided_on_a_later_tick(world)
     assert server["version"] == 2 and server["healthy"]
 
 
+def test_a_serving_run_that_starts_late_serves_the_version_the_alias_names_by_then(world):
+    move_alias(world.registry, world.lifecycle.engine, MODEL, "Production", 1, "test", "moved away")
+    [request] = world.tick().run_requests
+    assert request.run_config["ops"]["reconcile_server"]["config"]["version"] == 1
+    move_alias(world.registry, world.lifecycle.engine, MODEL, "Production", 2, "test", "and back before the run")
+    run = world.run(request)
+    assert run.success
+    [server] = world.status()  # v1 is never brought back: the run read the alias when it ran
+    assert server["version"] == 2 and server["healthy"]
+    assert world.tick_and_run()[1] == []  # the sensor sees v2 served: no run
+
+
 @pytest.mark.parametrize(
     ("payload", "content_type", "status"),
     [
