@@ -32,6 +32,7 @@ from mlplatform.appdb.datasets import DatasetVersion, iter_feature_chunks, store
 from mlplatform.appdb.engine import engine_for, psycopg_connection
 from mlplatform.appdb.predictions import BatchIdentity, PredictedChunk
 from mlplatform.appdb.schema import predictions
+from mlplatform.bench.app_db import postgresql_engine
 from mlplatform.inference import predict_chunk, run_batch
 
 FEATURES = [f"f{i:02d}" for i in range(20)]
@@ -199,9 +200,7 @@ def _copy_table(engine: Engine, name: str) -> None:
 
 
 def bench_inference(uri: str, rows: int, only_platform: bool = False) -> dict:
-    engine = engine_for(uri)
-    if engine.dialect.name != "postgresql":
-        raise SystemExit("bench inference measures the PostgreSQL path: set APP_DB_URI=postgresql://...")
+    engine = postgresql_engine(uri, "inference")
     digest = hashlib.sha256(f"bench-{rows}-{uuid.uuid4()}".encode()).hexdigest()
     started = time.perf_counter()
     dataset = store_chunks(

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from mlplatform.appdb.datasets import iter_feature_chunks, latest_version, store_dataset
 from mlplatform.appdb.engine import engine_for, psycopg_connection
+from mlplatform.bench.app_db import postgresql_engine
 from mlplatform.datasets.sources import SourceRequest, read_request
 from mlplatform.monitoring import build_report
 from mlplatform.quality.holdout import TrainedModel
@@ -169,9 +170,7 @@ def _ceiling(engine: Engine, path: Path) -> float:
 
 
 def bench_load(uri: str, rows: int, only_platform: bool = False) -> dict:
-    engine = engine_for(uri)
-    if engine.dialect.name != "postgresql":
-        raise SystemExit("bench load measures the PostgreSQL path: set APP_DB_URI=postgresql://...")
+    engine = postgresql_engine(uri, "load")
     _cleanup(engine)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench_load.csv"

@@ -48,3 +48,21 @@ def test_bench_load_prints_every_key_and_leaves_nothing_behind(postgres_admin):
         engine = engine_for(url)
         assert not [t for t in inspect(engine).get_table_names() if t.startswith(("ds_", "bench_"))]
         engine.dispose()
+
+
+def test_bench_load_without_a_postgresql_app_db_says_what_to_set_and_opens_nothing(tmp_path):
+    home = tmp_path / "not-created"
+    environ = {k: v for k, v in os.environ.items() if k != "APP_DB_URI"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mlplatform.cli.main", "bench", "load", "--rows", "10"],
+        env={**environ, "MLPLATFORM_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "bench load measures the PostgreSQL path: set APP_DB_URI=postgresql://..."
+    )
+    assert not home.exists()  # the embedded default's SQLite file was never opened
