@@ -1,26 +1,32 @@
 """Shadow traffic at a gateway: a share of live invocations is sent again, in the background, to another alias's
 server; its answer is only compared with the one production gave, never returned.
 
-The production answer never waits for the shadow: a request is queued after production answered, into a bounded
-queue (full: dropped and counted), and a few workers send the queued requests on their own connections. Each pair
-becomes Prometheus series (latency by role, outcome) and one line of ``shadow-pairs.jsonl`` in the gateway's
-serving folder: the gateway has no app-db on purpose, so the platform ingests these lines later
-(``mlplatform.appdb.shadow_pairs``), each once by its id. The file is bounded: past ``MAX_RECORD_BYTES`` it becomes
-``shadow-pairs.jsonl.1`` (replacing the previous one) and a new one starts.
+The production answer never waits for the shadow, and the gateway does not send it itself: after production
+answered, the gateway hands the pair to its shadow sender (``mlplatform.serving.shadow_sender``), a companion
+process at nice 10 started when shadowing is first needed, by writing it to the sender's stdin without waiting
+(more than ``MAX_HANDOVER_BYTES`` not yet taken, or the sender's bounded queue full: dropped and counted). The
+mirrored HTTP call and the comparison thus cost production's event loop nothing, and run at a lower priority. The
+sender appends each pair to ``shadow-pairs.jsonl`` in the gateway's serving folder and sends the same record back,
+from which the gateway keeps the Prometheus series (latency by role, outcome) on its own ``/metrics``. The gateway
+has no app-db on purpose, so the platform ingests these lines later (``mlplatform.appdb.shadow_pairs``), each once
+by its id. The file is bounded: past ``MAX_RECORD_BYTES`` it becomes ``shadow-pairs.jsonl.1`` (replacing the
+previous one) and a new one starts. A sender that dies is started again; it exits when the gateway does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
+import pickle
+import struct
+import sys
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from mlplatform.logs import log_event, platform_logger
@@ -28,9 +34,12 @@ from mlplatform.logs import log_event, platform_logger
 LOG = platform_logger("gateway")
 RECORDS = "shadow-pairs.jsonl"
 MAX_RECORD_BYTES = 4 * 1024 * 1024
-QUEUE_SIZE = 256
+QUEUE_SIZE = 256  # pairs the sender holds, besides the ones its workers are sending
 WORKERS = 2
+MAX_HANDOVER_BYTES = 4 * 1024 * 1024  # written to the sender but not yet read by it: beyond, pairs are dropped
+RESTART_S = 1.0
 OUTCOMES = ("agree", "disagree", "error")
+_LENGTH = struct.Struct(">I")
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,77 @@ class Mirrored:
     production_s: float
 
 
-class ShadowMirror:
-    def __init__(self, model: str, alias: str, folder: Path, registry: CollectorRegistry, timeout_s: float) -> None:
-        self.model, self.alias, self.timeout_s = model, alias, timeout_s
+def frame(mirrored: Mirrored) -> bytes:
+    """``mirrored`` as the gateway writes it to its sender: the length, then the pickle (both ends are ours)."""
+    payload = pickle.dumps(mirrored, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+async def read_frame(frames: asyncio.StreamReader) -> Mirrored | None:
+    """The next pair ``frame`` wrote, or None once the gateway closed the pipe."""
+    try:
+        (length,) = _LENGTH.unpack(await frames.readexactly(_LENGTH.size))
+        return pickle.loads(await frames.readexactly(length))
+    except asyncio.IncompleteReadError:
+        return None
+
+
+class PairRecords(ABC):
+    """Compared pairs become records: one line each of the record file (rotated), each record also ``_counted``."""
+
+    def __init__(self, model: str, alias: str, folder: Path) -> None:
+        self.model, self.alias = model, alias
         self.records = folder / RECORDS
-        self.queue: asyncio.Queue[Mirrored] = asyncio.Queue(QUEUE_SIZE)
+        self._file: IO[str] | None = None
+
+    def _record(self, mirrored: Mirrored, shadow_s: float, status: int | None, error: str | None, agree: bool) -> None:
+        record = {
+            "id": uuid.uuid4().hex,
+            "recorded_at": datetime.now(UTC).isoformat(),
+            "model_name": self.model,
+            "alias": self.alias,
+            "production_version": int(mirrored.production_version),
+            "shadow_alias": mirrored.shadow_alias,
+            "shadow_version": int(mirrored.shadow_version),
+            "agreement": None if error else agree,
+            "production_ms": round(mirrored.production_s * 1000, 3),
+            "shadow_ms": round(shadow_s * 1000, 3),
+            "shadow_status": status,
+            "error": error,
+        }
+        try:
+            self._append(json.dumps(record) + "\n")
+        except OSError as exc:  # a read-only or full folder: the metrics still count the pair
+            self._dropped("unwritable")
+            log_event(LOG, "shadow_record_unwritable", level="warning", file=str(self.records), error=str(exc))
+        self._counted(record)
+
+    def _append(self, line: str) -> None:
+        if self._file is not None and self._file.tell() + len(line) > MAX_RECORD_BYTES:
+            self._file.close()
+            self._file = None
+            self.records.replace(self.records.with_name(RECORDS + ".1"))
+        if self._file is None:
+            self._file = open(self.records, "a", buffering=1)  # line-buffered: the platform reads whole lines
+        self._file.write(line)
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    @abstractmethod
+    def _counted(self, record: dict) -> None: ...
+
+    @abstractmethod
+    def _dropped(self, reason: str) -> None: ...
+
+
+class ShadowMirror(PairRecords):
+    """The gateway's side: hands pairs to its sender process, counts what the sender reports."""
+
+    def __init__(self, model: str, alias: str, folder: Path, registry: CollectorRegistry, timeout_s: float) -> None:
+        super().__init__(model, alias, folder)
+        self.timeout_s = timeout_s
         self.latency = Histogram(
             "mlflow_serve_shadow_duration_seconds",
             "Time to answer a mirrored invocation, by role (production answered it, shadow was compared)",
@@ -73,84 +148,63 @@ class ShadowMirror:
         )
         for reason in ("queue_full", "unwritable"):
             self.dropped.labels(model, alias, reason)
-        self._file: IO[str] | None = None
+        self._sender: asyncio.subprocess.Process | None = None
+        self._waiting: list[bytes] = []  # handed over while the sender starts
+        self._needed = asyncio.Event()
 
     def offer(self, mirrored: Mirrored) -> None:
-        """Queue without waiting; a full queue drops the request (counted): production never waits for a shadow."""
-        try:
-            self.queue.put_nowait(mirrored)
-        except asyncio.QueueFull:
-            self.dropped.labels(self.model, self.alias, "queue_full").inc()
+        """Hand over without waiting; what the sender cannot take now is dropped (counted): production never waits
+        for a shadow. The first offer starts the sender; until it runs, up to ``QUEUE_SIZE`` pairs wait for it."""
+        sender = self._sender
+        if sender is None or sender.stdin is None or sender.stdin.is_closing():
+            self._needed.set()
+            if len(self._waiting) < QUEUE_SIZE:
+                self._waiting.append(frame(mirrored))
+            else:
+                self._dropped("queue_full")
+        elif sender.stdin.transport.get_write_buffer_size() > MAX_HANDOVER_BYTES:
+            self._dropped("queue_full")
+        else:
+            sender.stdin.write(frame(mirrored))
 
     async def run(self) -> None:
-        """The workers, until cancelled; they have their own connections, so they never take production's."""
-        connector = TCPConnector(limit=WORKERS, keepalive_timeout=30)
-        timeout = ClientTimeout(total=self.timeout_s)
-        async with ClientSession(connector=connector, timeout=timeout, cookie_jar=DummyCookieJar()) as session:
-            try:
-                await asyncio.gather(*(self._work(session) for _ in range(WORKERS)))
-            finally:
-                if self._file is not None:
-                    self._file.close()
-
-    async def _work(self, session: ClientSession) -> None:
+        """Once shadowing is needed: the sender process, started again whenever it ends, until cancelled."""
+        await self._needed.wait()
         while True:
-            mirrored = await self.queue.get()
-            self._record(mirrored, *await self._send(session, mirrored))
+            sender = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "mlplatform.serving.shadow_sender", "--model", self.model, "--alias",
+                self.alias, "--folder", str(self.records.parent), "--timeout-s", str(self.timeout_s),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert sender.stdin is not None and sender.stdout is not None
+            sender.stdin.write(b"".join(self._waiting))
+            self._waiting.clear()
+            self._sender = sender
+            try:
+                while line := await sender.stdout.readline():
+                    self._report(json.loads(line))
+                code = await sender.wait()
+            finally:
+                self._sender = None
+                sender.stdin.close()  # the sender exits at the end of its input
+            log_event(LOG, "shadow_sender_ended", level="warning", model=self.model, alias=self.alias, code=code)
+            await asyncio.sleep(RESTART_S)
 
-    async def _send(self, session: ClientSession, mirrored: Mirrored) -> tuple[float, int | None, str | None, bool]:
-        started = time.perf_counter()
-        try:
-            headers = {"Content-Type": mirrored.content_type}
-            async with session.post(mirrored.url, data=mirrored.body, headers=headers) as reply:
-                answer, status = await reply.read(), reply.status
-        except (TimeoutError, ClientError) as exc:
-            return time.perf_counter() - started, None, type(exc).__name__, False
-        took = time.perf_counter() - started
-        if status != 200:
-            return took, status, f"HTTP {status}", False
-        return took, status, None, _predictions(answer) == _predictions(mirrored.production_answer)
+    def _report(self, report: dict) -> None:
+        if "dropped" in report:
+            self._dropped(report["dropped"])
+        else:
+            self._counted(report)
 
-    def _record(self, mirrored: Mirrored, shadow_s: float, status: int | None, error: str | None, agree: bool) -> None:
-        outcome = "error" if error else "agree" if agree else "disagree"
-        self.pairs.labels(self.model, self.alias, mirrored.shadow_alias, outcome).inc()
-        self.latency.labels(self.model, self.alias, "production", mirrored.production_version).observe(
-            mirrored.production_s
+    def _counted(self, record: dict) -> None:
+        outcome = "error" if record["error"] else "agree" if record["agreement"] else "disagree"
+        self.pairs.labels(self.model, self.alias, record["shadow_alias"], outcome).inc()
+        self.latency.labels(self.model, self.alias, "production", str(record["production_version"])).observe(
+            record["production_ms"] / 1000
         )
-        self.latency.labels(self.model, self.alias, "shadow", mirrored.shadow_version).observe(shadow_s)
-        record = {
-            "id": uuid.uuid4().hex,
-            "recorded_at": datetime.now(UTC).isoformat(),
-            "model_name": self.model,
-            "alias": self.alias,
-            "production_version": int(mirrored.production_version),
-            "shadow_alias": mirrored.shadow_alias,
-            "shadow_version": int(mirrored.shadow_version),
-            "agreement": None if error else agree,
-            "production_ms": round(mirrored.production_s * 1000, 3),
-            "shadow_ms": round(shadow_s * 1000, 3),
-            "shadow_status": status,
-            "error": error,
-        }
-        try:
-            self._append(json.dumps(record) + "\n")
-        except OSError as exc:  # a read-only or full folder: the metrics above still count the pair
-            self.dropped.labels(self.model, self.alias, "unwritable").inc()
-            log_event(LOG, "shadow_record_unwritable", level="warning", file=str(self.records), error=str(exc))
+        self.latency.labels(self.model, self.alias, "shadow", str(record["shadow_version"])).observe(
+            record["shadow_ms"] / 1000
+        )
 
-    def _append(self, line: str) -> None:
-        if self._file is not None and self._file.tell() + len(line) > MAX_RECORD_BYTES:
-            self._file.close()
-            self._file = None
-            self.records.replace(self.records.with_name(RECORDS + ".1"))
-        if self._file is None:
-            self._file = open(self.records, "a", buffering=1)  # line-buffered: the platform reads whole lines
-        self._file.write(line)
-
-
-def _predictions(answer: bytes) -> object:
-    """What an MLflow scoring answer predicts (its ``predictions``), or the bytes when it is not such an answer."""
-    try:
-        return json.loads(answer)["predictions"]
-    except (ValueError, TypeError, KeyError):
-        return answer
+    def _dropped(self, reason: str) -> None:
+        self.dropped.labels(self.model, self.alias, reason).inc()

@@ -4,13 +4,18 @@ file, app-db rows (each once) that the monitoring report summarises."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+from pathlib import Path
 
 import pytest
 
 from mlplatform.appdb.shadow_pairs import ingest_shadow_pairs, shadow_summary
 from mlplatform.resources.build import build_resources
+from mlplatform.serving.processes import alive
 from mlplatform.serving.shadow import QUEUE_SIZE, WORKERS
+from mlplatform.serving.shadow_sender import NICE
 
 from split_world import CHALLENGER, MODEL, Client, Scorer, SplitWorld, serve
 
@@ -93,8 +98,51 @@ def test_a_slow_challenger_fills_the_bounded_queue_and_the_rest_is_dropped_and_c
         client = Client(world.address)
         sent = QUEUE_SIZE + WORKERS + 40
         assert [client.invoke(x) for x in range(sent)] == [("Production", "1", 0)] * sent
-        dropped = _counter(world, "mlflow_serve_shadow_dropped_total", 'reason="queue_full"')
-        assert dropped == sent - QUEUE_SIZE - WORKERS
+        expected = sent - QUEUE_SIZE - WORKERS  # counted as the sender reports them
+        dropped = lambda: _counter(world, "mlflow_serve_shadow_dropped_total", 'reason="queue_full"')  # noqa: E731
+        SplitWorld._wait(lambda: dropped() >= expected, f"{expected} dropped pairs")
+        assert dropped() == expected
+    finally:
+        world.close()
+        challenger.stop()
+
+
+def senders(gateway_pid: int) -> list[int]:
+    """The gateway's shadow sender processes (its children running ``mlplatform.serving.shadow_sender``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(") ", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if parent == gateway_pid and b"mlplatform.serving.shadow_sender" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_pairs_are_sent_by_a_lower_priority_process_restarted_if_it_dies_and_ending_with_the_gateway(
+    platform_home, production
+):
+    challenger = Scorer(lambda x: 0)
+    world = SplitWorld(platform_home, production, challenger.url)
+    gateway_pid = int(world.handle.split(":")[0])
+    try:
+        assert senders(gateway_pid) == []  # started only once shadowing is needed
+        shadow(platform_home, 100)
+        world.wait_splits({"shadow": 100})
+        client = Client(world.address)
+        assert [client.invoke(x) for x in range(5)] == [("Production", "1", 0)] * 5
+        SplitWorld._wait(lambda: pairs(world, "agree") == 5, "5 compared pairs")
+        [sender] = senders(gateway_pid)
+        assert os.getpriority(os.PRIO_PROCESS, sender) == os.getpriority(os.PRIO_PROCESS, gateway_pid) + NICE
+        os.kill(sender, signal.SIGKILL)
+        SplitWorld._wait(lambda: senders(gateway_pid) not in ([], [sender]), "a new sender")
+        assert [client.invoke(x) for x in range(5)] == [("Production", "1", 0)] * 5
+        SplitWorld._wait(lambda: pairs(world, "agree") == 10, "5 more compared pairs, by the new sender")
+        [restarted] = senders(gateway_pid)
+        os.kill(gateway_pid, signal.SIGKILL)  # the gateway alone, with no time to end anything: the pipe ends
+        SplitWorld._wait(lambda: not alive(restarted), "the sender to exit with the gateway", timeout_s=10)
     finally:
         world.close()
         challenger.stop()
