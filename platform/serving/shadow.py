@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import pickle
 import struct
 import sys
 import uuid
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -39,7 +38,7 @@ WORKERS = 2
 MAX_HANDOVER_BYTES = 4 * 1024 * 1024  # written to the sender but not yet read by it: beyond, pairs are dropped
 RESTART_S = 1.0
 OUTCOMES = ("agree", "disagree", "error")
-_LENGTH = struct.Struct(">I")
+_LENGTHS = struct.Struct(">III")  # a frame's header, body and production answer
 
 
 @dataclass(frozen=True)
@@ -57,29 +56,37 @@ class Mirrored:
 
 
 def frame(mirrored: Mirrored) -> bytes:
-    """``mirrored`` as the gateway writes it to its sender: the length, then the pickle (both ends are ours)."""
-    payload = pickle.dumps(mirrored, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(payload)) + payload
+    """``mirrored`` as the gateway writes it to its sender: three lengths, a JSON header of the text and number
+    fields, then the request and production's answer as they are (plain data: nothing the sender reads can run)."""
+    fields = asdict(mirrored)
+    body, answer = fields.pop("body"), fields.pop("production_answer")
+    header = json.dumps(fields).encode()
+    return _LENGTHS.pack(len(header), len(body), len(answer)) + header + body + answer
 
 
 async def read_frame(frames: asyncio.StreamReader) -> Mirrored | None:
     """The next pair ``frame`` wrote, or None once the gateway closed the pipe."""
     try:
-        (length,) = _LENGTH.unpack(await frames.readexactly(_LENGTH.size))
-        return pickle.loads(await frames.readexactly(length))
+        header_size, body_size, answer_size = _LENGTHS.unpack(await frames.readexactly(_LENGTHS.size))
+        header = json.loads(await frames.readexactly(header_size))
+        body, answer = await frames.readexactly(body_size), await frames.readexactly(answer_size)
     except asyncio.IncompleteReadError:
         return None
+    return Mirrored(**header, body=body, production_answer=answer)
 
 
-class PairRecords(ABC):
-    """Compared pairs become records: one line each of the record file (rotated), each record also ``_counted``."""
+class PairRecords:
+    """Compared pairs become records: one line each of the record file (rotated), each record also passed to
+    ``counted``; a record the folder refuses is passed to ``dropped`` as ``unwritable``."""
 
-    def __init__(self, model: str, alias: str, folder: Path) -> None:
-        self.model, self.alias = model, alias
+    def __init__(
+        self, model: str, alias: str, folder: Path, counted: Callable[[dict], None], dropped: Callable[[str], None]
+    ) -> None:
+        self.model, self.alias, self.counted, self.dropped = model, alias, counted, dropped
         self.records = folder / RECORDS
         self._file: IO[str] | None = None
 
-    def _record(self, mirrored: Mirrored, shadow_s: float, status: int | None, error: str | None, agree: bool) -> None:
+    def record(self, mirrored: Mirrored, shadow_s: float, status: int | None, error: str | None, agree: bool) -> None:
         record = {
             "id": uuid.uuid4().hex,
             "recorded_at": datetime.now(UTC).isoformat(),
@@ -97,9 +104,13 @@ class PairRecords(ABC):
         try:
             self._append(json.dumps(record) + "\n")
         except OSError as exc:  # a read-only or full folder: the metrics still count the pair
-            self._dropped("unwritable")
+            self.dropped("unwritable")
             log_event(LOG, "shadow_record_unwritable", level="warning", file=str(self.records), error=str(exc))
-        self._counted(record)
+        self.counted(record)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
     def _append(self, line: str) -> None:
         if self._file is not None and self._file.tell() + len(line) > MAX_RECORD_BYTES:
@@ -110,23 +121,13 @@ class PairRecords(ABC):
             self._file = open(self.records, "a", buffering=1)  # line-buffered: the platform reads whole lines
         self._file.write(line)
 
-    def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
 
-    @abstractmethod
-    def _counted(self, record: dict) -> None: ...
-
-    @abstractmethod
-    def _dropped(self, reason: str) -> None: ...
-
-
-class ShadowMirror(PairRecords):
+class ShadowMirror:
     """The gateway's side: hands pairs to its sender process, counts what the sender reports."""
 
     def __init__(self, model: str, alias: str, folder: Path, registry: CollectorRegistry, timeout_s: float) -> None:
-        super().__init__(model, alias, folder)
-        self.timeout_s = timeout_s
+        self.model, self.alias, self.timeout_s = model, alias, timeout_s
+        self.folder = folder
         self.latency = Histogram(
             "mlflow_serve_shadow_duration_seconds",
             "Time to answer a mirrored invocation, by role (production answered it, shadow was compared)",
@@ -173,7 +174,7 @@ class ShadowMirror(PairRecords):
         while True:
             sender = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "mlplatform.serving.shadow_sender", "--model", self.model, "--alias",
-                self.alias, "--folder", str(self.records.parent), "--timeout-s", str(self.timeout_s),
+                self.alias, "--folder", str(self.folder), "--timeout-s", str(self.timeout_s),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             assert sender.stdin is not None and sender.stdout is not None

@@ -31,10 +31,10 @@ from mlplatform.serving.shadow import QUEUE_SIZE, WORKERS, Mirrored, PairRecords
 NICE = 10  # as the challengers' scoring process: shadow work yields the CPU to production's
 
 
-class Sender(PairRecords):
+class Sender:
     def __init__(self, model: str, alias: str, folder: Path, timeout_s: float, reports: IO[bytes]) -> None:
-        super().__init__(model, alias, folder)
         self.timeout_s, self.reports = timeout_s, reports
+        self.pairs = PairRecords(model, alias, folder, counted=self._report, dropped=self._dropped)
         self.queue: asyncio.Queue[Mirrored] = asyncio.Queue(QUEUE_SIZE)
 
     async def run(self, frames: asyncio.StreamReader) -> None:
@@ -52,12 +52,12 @@ class Sender(PairRecords):
             finally:
                 for worker in workers:
                     worker.cancel()
-                self._close()
+                self.pairs.close()
 
     async def _work(self, session: ClientSession) -> None:
         while True:
             mirrored = await self.queue.get()
-            self._record(mirrored, *await self._send(session, mirrored))
+            self.pairs.record(mirrored, *await self._send(session, mirrored))
 
     async def _send(self, session: ClientSession, mirrored: Mirrored) -> tuple[float, int | None, str | None, bool]:
         started = time.perf_counter()
@@ -71,9 +71,6 @@ class Sender(PairRecords):
         if status != 200:
             return took, status, f"HTTP {status}", False
         return took, status, None, _predictions(answer) == _predictions(mirrored.production_answer)
-
-    def _counted(self, record: dict) -> None:
-        self._report(record)
 
     def _dropped(self, reason: str) -> None:
         self._report({"dropped": reason})

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine
 
 from mlplatform.appdb.migrations import upgrade
 from mlplatform.appdb.shadow_pairs import ingest_shadow_pairs, shadow_summary
 from mlplatform.serving import shadow
-from mlplatform.serving.shadow import RECORDS, Mirrored, ShadowMirror
+from mlplatform.serving.shadow import RECORDS, Mirrored, PairRecords
 
 from postgres import fresh_database
 
@@ -36,11 +35,11 @@ def test_records_are_ingested_once_across_rotation_and_a_cut_line_waits(engine, 
     monkeypatch.setattr(shadow, "MAX_RECORD_BYTES", 1500)  # a few records per file: rotation happens below
     folder = tmp_path / "serving" / "mlflow-serve-m-production"
     folder.mkdir(parents=True)
-    mirror = ShadowMirror("m", "Production", folder, CollectorRegistry(), timeout_s=1)
+    pairs = PairRecords("m", "Production", folder, counted=lambda record: None, dropped=lambda reason: None)
     asked = Mirrored("http://127.0.0.1:9/invocations", "challenger", "2", "1", b"{}", "application/json", b"", 0.002)
     outcomes = [(0.004, 200, None, True)] * 3 + [(0.006, 200, None, False)] + [(0.5, None, "TimeoutError", False)]
     for outcome in outcomes:
-        mirror._record(asked, *outcome)
+        pairs.record(asked, *outcome)
     assert (folder / f"{RECORDS}.1").exists()  # rotated once: both files hold records
     line = json.dumps({**json.loads((folder / f"{RECORDS}.1").read_text().splitlines()[0]), "id": "written-late"})
     with open(folder / RECORDS, "a") as records:
