@@ -69,7 +69,7 @@ def alias_sensor(poll_seconds: int):
         cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {"seq": 0, "served": {}}
         seq, requests = cursor["seq"], []
         backend = serving.open()
-        changed, handed = changes(cursor["served"], desired), json.loads(json.dumps(desired))
+        changed, handed = changes(cursor["served"], desired), {model: dict(held) for model, held in desired.items()}
         for model, alias, old, new in changed:
             follow = _followed(backend, model, alias, new)
             log_event(context.log, "sensor_alias_changed", model=model, alias=alias, version=new, from_version=old,

@@ -6,6 +6,7 @@ import getpass
 import json
 
 from mlplatform.appdb.alias_history import history, previous_version
+from mlplatform.masking import mask
 from mlplatform.resources.build import build_resources
 from mlplatform.serving.reconcile import health, stop_all
 from mlplatform.serving.rollout import RolloutFailed, move_and_serve, reconcile_all
@@ -41,7 +42,7 @@ def alias_command(settings: Settings, args) -> tuple[int, str]:
             registry, engine, resources["serving"], args.model, args.alias, version, ACTOR, reason
         )
     except RolloutFailed as exc:
-        return 1, str(exc)
+        return 1, mask(str(exc))  # it may quote the scoring server's log
     moved = f"{args.model}@{args.alias}: v{before} -> v{version}"
     if args.alias_command == "rollback":
         moved += " (rolled back)"
@@ -74,7 +75,7 @@ def serve_command(settings: Settings, args) -> tuple[int, str]:
         registry, engine = resources["mlflow"].registry(), resources["app_db"].engine
         results = reconcile_all(registry, engine, backend, serving.serve_aliases, serving.model_patterns, ACTOR)
         lines = [
-            f"{model}@{alias}: FAILED {result}"
+            f"{model}@{alias}: FAILED {mask(str(result))}"
             if isinstance(result, RolloutFailed)
             else f"{result.name}: {result.action} v{result.version} {result.address or ''}"
             for model, alias, result in results
