@@ -153,8 +153,12 @@ def test_every_dashboard_query_and_variable_returns_data(stack):
             if target_datasource_uid(panel, target) != "prometheus":
                 continue
             expr = expand_grafana_variables(target["expr"], variables, rate_interval="1m")
-            missing = promql_metric_names(expr) - prometheus.metric_names()
-            assert not missing, f"{board_name} / {title}: {missing} not in Prometheus"
+            names = promql_metric_names(expr)
+            prometheus.wait_until(  # a recording rule's series appears at its first evaluation after two scrapes
+                f"{board_name} / {title}: every series of {sorted(names)} in Prometheus",
+                lambda names=names: names <= prometheus.metric_names(),
+                timeout_s=60,
+            )
             result = prometheus.wait_until(
                 f"{board_name} / {title}: {expr}", lambda expr=expr: prometheus.query(expr), timeout_s=30
             )
