@@ -34,6 +34,7 @@ from mlplatform.logs import log_event
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
 from mlplatform.sensors.serving_job import serving_job
+from mlplatform.sensors.ticks import minimum_interval
 from mlplatform.serving.backend import ServingBackend
 from mlplatform.serving.desired import changes, desired_servers
 from mlplatform.serving.naming import server_name
@@ -56,7 +57,7 @@ def alias_sensor(poll_seconds: int):
     @sensor(
         name="alias_sensor",
         job=serving_job,
-        minimum_interval_seconds=poll_seconds,
+        minimum_interval_seconds=minimum_interval(poll_seconds),
         default_status=DefaultSensorStatus.RUNNING,
         description="Serves every model@alias in MLFLOW_SERVE_ALIASES: starts, switches, stops and repairs servers.",
     )

@@ -36,6 +36,7 @@ from mlplatform.resources.app_db import AppDatabase
 from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.retraining import DAY_S, REASON_TAG, TRIGGER_TAG, TRIGGERS, RetrainPolicy, find_trigger, held_back
 from mlplatform.sensors.alias_sensor import IN_FLIGHT
+from mlplatform.sensors.ticks import minimum_interval
 
 POLL_SECONDS = 30
 PARTITION_TAG = "dagster/partition"
@@ -45,7 +46,7 @@ def retrain_sensor(policy: RetrainPolicy):
     @sensor(
         name="retrain_sensor",
         job=training_job,
-        minimum_interval_seconds=POLL_SECONDS,
+        minimum_interval_seconds=minimum_interval(POLL_SECONDS),
         default_status=DefaultSensorStatus.RUNNING,
         description="Retrains a dataset on new data, drift or a production quality drop (MLPLATFORM_RETRAIN_*), "
         "within a cool-down per dataset and a daily maximum; the gate then decides.",

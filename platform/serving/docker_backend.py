@@ -20,7 +20,7 @@ from docker import DockerClient
 
 from mlplatform.serving.backend import GatewayLimits, gateway_command
 from mlplatform.serving.scoring_client import wait_ready
-from mlplatform.serving.scoring_server import model_path, scoring_command, scoring_environment
+from mlplatform.serving.scoring_launch import model_path, scoring_command, scoring_environment
 from mlplatform.serving.state import ServerRecord, ServingState, Upstream
 
 SCORING_PORT = 8080

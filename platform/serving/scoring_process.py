@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mlplatform.serving.processes import base_environment, free_port, handle_of, running, spawn, stop
 from mlplatform.serving.scoring_client import ServerError, log_tail, wait_ready
-from mlplatform.serving.scoring_server import model_path, scoring_command, scoring_environment
+from mlplatform.serving.scoring_launch import model_path, scoring_command, scoring_environment
 from mlplatform.serving.state import Upstream, _write_atomically, prune_logs
 
 LOAD_TIMEOUT_S = 300  # a download from the tracking server and a load, on a busy machine
