@@ -15,10 +15,8 @@ from mlplatform.resources.mlflow_tracking import MlflowTracking
 from mlplatform.resources.serving import ServingResource
 from mlplatform.retraining import with_retrain_reason
 from mlplatform.serving.rollout import move_and_serve
-from mlplatform.training.fit import best_candidate, fit_candidates
 from mlplatform.training.scoring import check_metric, default_metric
 from mlplatform.training.split import SplitSpec, split
-from mlplatform.training.tracking import log_training
 
 
 class TrainingConfig(Config):
@@ -47,6 +45,11 @@ def candidate_model(
     mlflow: MlflowTracking,
     serving: ServingResource,
 ) -> MaterializeResult:
+    # Imported here, by training runs alone: they import scikit-learn and skops (about 1 s that every process
+    # loading the code location, each serving run's included, would pay otherwise).
+    from mlplatform.training.fit import best_candidate, fit_candidates  # noqa: PLC0415
+    from mlplatform.training.tracking import log_training  # noqa: PLC0415
+
     name = context.partition_key
     dataset = require_latest(app_db.engine, name)
     frame = read_rows(app_db.engine, dataset)

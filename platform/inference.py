@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from mlplatform.appdb.datasets import DatasetVersion, iter_feature_chunks
 from mlplatform.appdb.predictions import BatchIdentity, PredictedChunk, open_batch
 from mlplatform.quality.holdout import TrainedModel
-from mlplatform.training.candidates import known_categories
+from mlplatform.training.categories import known_categories
 
 CHUNK_ROWS = 100_000
 T = TypeVar("T")

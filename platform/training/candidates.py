@@ -22,9 +22,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.svm import SVC, SVR
 
+from mlplatform.training.categories import MISSING
+
 SVM_MAX_ROWS = 5_000
 FOREST_MAX_ROWS = 20_000
-MISSING = "__missing__"  # the category of a gap (None or NaN) in a categorical column
 MAX_ONE_HOT = 50  # per column; rarer categories share one "infrequent" column
 MAX_GRADIENT_BOOSTING_CATEGORIES = 250  # HistGradientBoosting takes at most 255 bins per feature
 UNKNOWN_CODE = -1  # an unseen category: HistGradientBoosting treats negative codes as missing
@@ -101,16 +102,3 @@ def _boosted(numeric: list[str] | None, categorical: list[str], estimator) -> Pi
     )
     estimator.set_params(categorical_features=list(range(len(categorical))) or None)
     return Pipeline([("prepare", prepare), ("model", estimator)])
-
-
-def known_categories(pipeline: Pipeline) -> dict[str, set[str]]:
-    """The categories each categorical column had in training, from the fitted pipeline (empty without any, or for
-    a model that is not one of the platform's pipelines)."""
-    prepare = getattr(pipeline, "named_steps", {}).get("prepare")
-    if prepare is None:
-        return {}
-    for name, transformer, columns in prepare.transformers_:
-        if name == "categorical" and len(columns):
-            encoder = transformer.named_steps["encode"]
-            return {c: {str(v) for v in cats} - {MISSING} for c, cats in zip(columns, encoder.categories_)}
-    return {}

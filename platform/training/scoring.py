@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics
 
 PRIMARY_METRIC = {"classification": "accuracy", "regression": "rmse"}
 IMBALANCED_METRIC = "balanced_accuracy"  # the classification default when the classes are imbalanced
@@ -42,6 +41,9 @@ def check_metric(task_type: str, metric: str) -> str:
 
 def score(task_type: str, y_true, y_pred, probabilities=None, classes=None) -> dict[str, float]:
     """Every metric of the task type (``roc_auc`` only with ``probabilities``, columns in ``classes`` order)."""
+    # Imported here: scikit-learn costs about 1 s, which every process loading the code location would pay.
+    from sklearn import metrics  # noqa: PLC0415
+
     if task_type == "classification":
         scores = {
             "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
@@ -67,6 +69,8 @@ def score_model(task_type: str, model, features: pd.DataFrame, y_true) -> dict[s
 
 
 def _roc_auc(y_true, probabilities: np.ndarray, classes: list) -> float:
+    from sklearn import metrics  # noqa: PLC0415 - as in score
+
     present = set(pd.Series(y_true).unique())
     if len(present) < 2:
         return float("nan")

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils.extmath import _approximate_mode
 
 
 @dataclass(frozen=True)
@@ -51,6 +48,9 @@ def split_positions(
     that sort like the labels): what ``split`` does, without the rows' other columns in memory."""
     order = np.argsort(keys, kind="stable")
     if task_type != "classification" or not _stratifiable(pd.Series(labels[order]), spec):
+        # Imported here: scikit-learn costs about 1 s, which every process loading the code location would pay.
+        from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
         train, validation = train_test_split(order, test_size=spec.validation_fraction, random_state=spec.seed)
         return train, validation
     train, validation = _stratified_positions(labels[order], spec)
@@ -61,6 +61,9 @@ def _stratified_positions(labels: np.ndarray, spec: SplitSpec) -> tuple[np.ndarr
     """scikit-learn's ``train_test_split(..., stratify=labels)``, draw for draw, with numpy arrays where it
     collects the positions in Python lists (about 40 bytes a row: what made monitoring's memory grow with the
     table). tests/training/test_split.py checks that both give the same positions."""
+    from sklearn.utils import check_random_state  # noqa: PLC0415 - as in split_positions
+    from sklearn.utils.extmath import _approximate_mode  # noqa: PLC0415
+
     rows = len(labels)
     n_test = math.ceil(spec.validation_fraction * rows)
     n_train = rows - n_test

@@ -96,7 +96,7 @@ def test_best_candidate(task_type, metric, values, winner):
 def test_pipelines_take_raw_columns_and_count_unknown_categories():
 
     from mlplatform.inference import unknown_categories
-    from mlplatform.training.candidates import known_categories
+    from mlplatform.training.categories import known_categories
 
     frame = customer_table(200).drop(columns="customer_id")
     numeric, categorical = ["tenure_months", "monthly_spend"], ["plan", "region", "autopay"]
