@@ -13,6 +13,7 @@ from dagster import AssetCheckKey, AssetKey, DefaultScheduleStatus, DefaultSenso
 from pydantic import ValidationError
 
 from mlplatform.definitions import build_definitions, defs
+from mlplatform.sensors.ticks import minimum_interval
 from mlplatform.settings import Settings, platform_variables
 
 TICK = datetime(2026, 11, 27, 6, tzinfo=UTC)
@@ -63,7 +64,8 @@ def test_a_wrong_scheduler_is_refused_naming_the_variable():
 def test_the_sensor_polls_as_configured_and_runs_by_default(tmp_path):
     settings = Settings.from_mapping({"MLPLATFORM_HOME": str(tmp_path), "MLFLOW_SERVE_POLL_SECONDS": "17"})
     [sensor] = [s for s in build_definitions(settings).sensors if s.name == "alias_sensor"]
-    assert sensor.minimum_interval_seconds == 17 and sensor.default_status == DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == minimum_interval(17)  # on the daemon's grid: tests/sensors/test_ticks.py
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
 
 
 def test_set_variables_reach_the_resources_as_env_vars_and_defaults_as_values(tmp_path):
