@@ -228,18 +228,18 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
             return answer(started, version, endpoint, response, answering)
 
     def shadow(body: bytes, content_type: str, version: str, response: web.Response, took_s: float) -> None:
-        """Queue a share of production's invocations for the shadow alias's server, if one is in force."""
+        """Hand a share of production's invocations to the shadow sender, if a shadow is in force: on the loop's next
+        turn, once production's answer is on its way to the client."""
         shadowing = traffic.serving("shadow")
         if shadowing is None or random.random() * 100 >= shadowing[0].percent:
             return
         split, other = shadowing
         answer_body = response.body if isinstance(response.body, bytes) else b""
-        mirror.offer(
-            Mirrored(
-                f"{other.url}/invocations", split.alias, other.version or "0", version, body, content_type,
-                answer_body, took_s,
-            )
+        mirrored = Mirrored(
+            f"{other.url}/invocations", split.alias, other.version or "0", version, body, content_type, answer_body,
+            took_s,
         )  # fmt: skip
+        asyncio.get_running_loop().call_soon(mirror.offer, mirrored)
 
     app = web.Application(client_max_size=limits.max_body_mb * 1024 * 1024)
     app.cleanup_ctx.append(poll_upstream)

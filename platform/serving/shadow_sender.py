@@ -4,8 +4,9 @@ alias's server, compares the answers and appends the pairs to ``shadow-pairs.jso
 It is a process of its own so that the mirrored HTTP call (about 0.6 ms of CPU each) is neither taken from the
 production gateway's event loop nor made at production's priority: the gateway only writes each pair to this
 process's stdin. The sender reads them into a bounded queue (full: the pair is dropped), a few workers send them on
-their own connections, and each outcome goes back to the gateway as one JSON line on stdout (the pair's record, or
-``{"dropped": reason}``), from which the gateway keeps its Prometheus series. It exits when its stdin ends, that is
+their own connections, and the outcomes go back to the gateway on stdout, a JSON list per line every
+``REPORT_EVERY_S`` (each pair's record, or ``{"dropped": reason}``), from which the gateway keeps its Prometheus
+series: one wake-up of the gateway's event loop per batch, not per pair. It exits when its stdin ends, that is
 when the gateway exits, however it exits. Its imports are kept light (no MLflow, no pandas): it starts in 0.4 s.
 
 ``python -m mlplatform.serving.shadow_sender --model M --alias A --folder F --timeout-s S``
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -29,6 +31,7 @@ from mlplatform.logs import configure
 from mlplatform.serving.shadow import QUEUE_SIZE, WORKERS, Mirrored, PairRecords, read_frame
 
 NICE = 10  # as the challengers' scoring process: shadow work yields the CPU to production's
+REPORT_EVERY_S = 0.25
 
 
 class Sender:
@@ -36,13 +39,15 @@ class Sender:
         self.timeout_s, self.reports = timeout_s, reports
         self.pairs = PairRecords(model, alias, folder, counted=self._report, dropped=self._dropped)
         self.queue: asyncio.Queue[Mirrored] = asyncio.Queue(QUEUE_SIZE)
+        self._unreported: list[dict] = []
 
     async def run(self, frames: asyncio.StreamReader) -> None:
         """Until ``frames`` ends (the gateway exited): read, queue, send; what is still queued then is let go."""
         connector = TCPConnector(limit=WORKERS, keepalive_timeout=30)
         timeout = ClientTimeout(total=self.timeout_s)
         async with ClientSession(connector=connector, timeout=timeout, cookie_jar=DummyCookieJar()) as session:
-            workers = [asyncio.create_task(self._work(session)) for _ in range(WORKERS)]
+            tasks = [asyncio.create_task(self._work(session)) for _ in range(WORKERS)]
+            tasks.append(asyncio.create_task(self._report_periodically()))
             try:
                 while (mirrored := await read_frame(frames)) is not None:
                     try:
@@ -50,9 +55,10 @@ class Sender:
                     except asyncio.QueueFull:
                         self._dropped("queue_full")
             finally:
-                for worker in workers:
-                    worker.cancel()
+                for task in tasks:
+                    task.cancel()
                 self.pairs.close()
+                self._send_reports()
 
     async def _work(self, session: ClientSession) -> None:
         while True:
@@ -76,8 +82,19 @@ class Sender:
         self._report({"dropped": reason})
 
     def _report(self, report: dict) -> None:
-        self.reports.write(json.dumps(report).encode() + b"\n")
-        self.reports.flush()
+        self._unreported.append(report)
+
+    async def _report_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(REPORT_EVERY_S)
+            self._send_reports()
+
+    def _send_reports(self) -> None:
+        if self._unreported:
+            with contextlib.suppress(BrokenPipeError):  # the gateway is gone: nobody is left to count them
+                self.reports.write(json.dumps(self._unreported).encode() + b"\n")
+                self.reports.flush()
+            self._unreported = []
 
 
 def _predictions(answer: bytes) -> object:
