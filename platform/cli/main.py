@@ -200,6 +200,8 @@ def run() -> NoReturn:
     """The ``mlplatform`` command: ``main``, its exit handlers and flushed output, then the exit itself without the
     interpreter's teardown of the libraries it loaded (about 1.7 s after the demo's summary, doing nothing useful:
     every store it wrote to has committed). An exception ends it the usual way, with its traceback."""
+    # The commands print their own progress: MLflow's download bars (a line per artifact fetched) would bury it.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     code = main()
     atexit._run_exitfuncs()  # what the interpreter would run first at exit: logging's flush among them
     sys.stdout.flush()

@@ -102,18 +102,34 @@ def alive(pid: int | None) -> bool:
 
 
 def stop_group(pid: int | None, first_signal: int = signal.SIGTERM, timeout_s: float = 15) -> None:
-    """Send ``first_signal`` to the process group led by ``pid``; SIGKILL what is left after ``timeout_s``."""
-    if not pid or not alive(pid):
+    """Send ``first_signal`` to the process group led by ``pid`` and wait until every process in it has ended, not
+    only its leader (``dagster dev``'s run processes may outlive it by a moment, and a serving run would start a
+    server after the group was said to be stopped); SIGKILL what is left after ``timeout_s``."""
+    if not pid or not group_members(pid):
         return
     try:
         os.killpg(pid, first_signal)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout_s
-    while alive(pid) and time.monotonic() < deadline:
+    while group_members(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if alive(pid):
+    if group_members(pid):
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def group_members(group: int) -> list[int]:
+    """The processes of process group ``group`` that have not exited (zombies, exited but not yet reaped, are not
+    counted: they have nothing left to do)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, member_of = stat.read_text().rsplit(") ", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if state != "Z" and int(member_of) == group:
+            members.append(int(stat.parent.name))
+    return members
