@@ -201,8 +201,9 @@ SERVING_JOB = "serving_job"
 
 def serving_run_kwargs(socket_gid: int, state_volume: str = "mlplatform-serving") -> dict:
     """What a serving run's container gets on top of every run's: the Docker socket (it starts and stops the serving
-    containers), its group (the image runs as a non-root user), and the serving state volume (servers.json, the
-    gateways' upstream files, Prometheus' targets.json)."""
+    containers), its group (the image runs as a non-root user), and the serving state volume read-write (it writes
+    servers.json, the gateways' upstream files, Prometheus' targets.json), in place of every run's read-only mount of
+    it (deploy/dagster/dagster.yaml: monitoring runs read the gateways' shadow pair records there)."""
     return {
         "volumes": {SOCKET: {"bind": SOCKET, "mode": "rw"}, state_volume: {"bind": STATE_VOLUME, "mode": "rw"}},
         "group_add": [str(socket_gid)],
@@ -213,8 +214,9 @@ class ServingAwareDockerRunLauncher(DockerRunLauncher):
     """Dagster's DockerRunLauncher, one container per run, where only ``serving_job`` runs get the Docker socket.
 
     The socket is root on the host: a training or inference run has no use for it, so it never sees it. The
-    serving job is the one that starts serving containers (the alias sensor's runs), so its containers get it.
-    Configured in deploy/dagster/dagster.yaml like DockerRunLauncher (same config schema).
+    serving job is the one that starts serving containers (the alias sensor's runs), so its containers get it, and
+    the serving state volume read-write: the configured volumes are keyed by source, so its mount replaces the
+    read-only one every run has. Configured in deploy/dagster/dagster.yaml like DockerRunLauncher (same config schema).
     """
 
     def get_container_context(self, dagster_run: DagsterRun) -> DockerContainerContext:

@@ -180,8 +180,9 @@ def test_every_service_the_monitoring_config_names_is_in_the_stack(config):
 
 
 def test_runs_get_what_they_read_and_only_serving_runs_get_the_socket(tmp_path):
-    """The run launcher of deploy/dagster/dagster.yaml: the platform variables go to every run container, the
-    Docker socket (and the serving state volume) to serving_job runs alone."""
+    """The run launcher of deploy/dagster/dagster.yaml: the platform variables and the serving state volume
+    (read-only) go to every run container, the Docker socket (and that volume read-write) to serving_job runs alone.
+    test_run_containers.py mounts them in real containers."""
     from dagster import DagsterRun
 
     from mlplatform.serving.docker_backend import SOCKET, ServingAwareDockerRunLauncher
@@ -205,7 +206,9 @@ def test_runs_get_what_they_read_and_only_serving_runs_get_the_socket(tmp_path):
     serving = launcher.get_container_context(DagsterRun(job_name="serving_job", run_id="b" * 36))
     assert SOCKET not in str(training.container_kwargs) and "group_add" not in training.container_kwargs
     assert serving.container_kwargs["volumes"][SOCKET]["bind"] == SOCKET
-    assert serving.container_kwargs["volumes"]["mlplatform-serving"]["bind"] == "/var/lib/mlplatform/serving"
+    state = {"bind": "/var/lib/mlplatform/serving", "mode": "rw"}
+    assert serving.container_kwargs["volumes"]["mlplatform-serving"] == state
+    assert "mlplatform-serving:/var/lib/mlplatform/serving:ro" in training.container_kwargs["volumes"]
     assert serving.container_kwargs["group_add"] == [str(Path(SOCKET).stat().st_gid)]
     assert "mlplatform-data" in serving.container_kwargs["volumes"] and "mlplatform-data" in str(training)
     assert serving.networks == ["mlplatform"] and set(serving.env_vars) == passed
