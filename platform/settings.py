@@ -131,7 +131,11 @@ class Settings(BaseSettings):
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> Settings:
         """From ``environ`` alone, not this process's environment: a child's or a test's configuration."""
-        return cls.model_validate({name: value for name, value in environ.items() if name in platform_variables()})
+        given = {name: value for name, value in environ.items() if name in platform_variables()}
+        # Every variable left out is given its default here: pydantic-settings would read it from this process's
+        # environment otherwise (where, say, ``mlflow.set_tracking_uri`` puts MLFLOW_TRACKING_URI).
+        defaults = {str(field.validation_alias): field.get_default() for field in cls.model_fields.values()}
+        return cls.model_validate({**defaults, **given})
 
     @field_validator("serve_aliases", "serve_models", mode="before")
     @classmethod

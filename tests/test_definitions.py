@@ -68,6 +68,14 @@ def test_the_sensor_polls_as_configured_and_runs_by_default(tmp_path):
     assert sensor.default_status == DefaultSensorStatus.RUNNING
 
 
+def test_settings_from_a_mapping_ignore_this_processs_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/mlflow.db")  # as mlflow.set_tracking_uri sets it
+    monkeypatch.setenv("MLFLOW_SERVE_ALIASES", "Production,challenger")
+    settings = Settings.from_mapping({"MLPLATFORM_HOME": str(tmp_path)})
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert settings.serve_aliases == ("Production",)
+
+
 def test_set_variables_reach_the_resources_as_env_vars_and_defaults_as_values(tmp_path):
     environ = {"MLPLATFORM_HOME": str(tmp_path), "APP_DB_URI": "postgresql+psycopg://app:secret@db/app"}
     resources = build_definitions(Settings.from_mapping(environ), environ).resources

@@ -6,6 +6,7 @@ its drain."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -50,13 +51,17 @@ def _register_slow_model(tracking_uri: str, artifacts: Path) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     features = pd.DataFrame(rng.normal(size=(20_000, 4)), columns=["a", "b", "c", "d"])
     knn = KNeighborsClassifier(algorithm="brute").fit(features, rng.integers(0, 3, len(features)))
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("slow", artifact_location=artifacts.as_uri()))
-    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(knn))
-    for _ in range(2):
-        with mlflow.start_run():
-            mlflow.sklearn.log_model(knn, name="model", serialization_format="skops", skops_trusted_types=trusted,
-                                     registered_model_name=MODEL)  # fmt: skip
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)  # MLflow's global state, and this process's environment: put back below
+    try:
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment("slow", artifact_location=artifacts.as_uri()))
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(knn))
+        for _ in range(2):
+            with mlflow.start_run():
+                mlflow.sklearn.log_model(knn, name="model", serialization_format="skops", skops_trusted_types=trusted,
+                                         registered_model_name=MODEL)  # fmt: skip
+    finally:
+        mlflow.set_tracking_uri(previous)  # None unsets both
     return features.head(5)
 
 
