@@ -6,7 +6,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -62,16 +64,18 @@ def run_demo(
             trained = run_job(defs, instance, "training_job", name, log_level=QUIET)
             candidate = materialization_metadata(trained, "candidate_model")
             gate = materialization_metadata(trained, "production_alias")
-        with progress.step("predict", "batch inference with the production model"):
-            predicted = materialization_metadata(
-                run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions"
-            )
-        with progress.step("monitor", "monitoring report: held-out scores and drift"):
-            monitored = materialization_metadata(
-                run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report"
-            )
-        with progress.step("serve", f"serve {gate['model_name']}@{settings.production_alias} and check /invocations"):
-            serving = _serve_and_check(defs, gate["model_name"], predicted["batch_id"], keep_serving)
+        with _serving_started(defs, gate["model_name"], keep_serving) as rolled_out:
+            with progress.step("predict", "batch inference with the production model"):
+                predicted = materialization_metadata(
+                    run_job(defs, instance, "inference_job", name, log_level=QUIET), "predictions"
+                )
+            with progress.step("monitor", "monitoring report: held-out scores and drift"):
+                monitored = materialization_metadata(
+                    run_job(defs, instance, "monitoring_job", name, log_level=QUIET), "monitoring_report"
+                )
+            served = f"{gate['model_name']}@{settings.production_alias}"
+            with progress.step("serve", f"serve {served} (started after training) and check /invocations"):
+                serving = _check_serving(defs, rolled_out.result(), predicted["batch_id"], keep_serving)
 
     production_score = gate["candidate_score"] if gate["promoted"] else gate["previous_production_score"]
     return {
@@ -134,33 +138,61 @@ def _scoring_warmed(defs) -> Iterator[None]:
         backend.scoring.release()
 
 
-def _serve_and_check(defs, model_name: str, batch: str, keep_serving: bool) -> dict:
+@dataclass(frozen=True)
+class Served:
+    model: str
+    alias: str
+    version: int
+    run_id: str
+    address: str
+
+
+@contextmanager
+def _serving_started(defs, model_name: str, keep_serving: bool) -> Iterator[Future[Served]]:
     """Serve the production version the way the alias sensor's runs do (scoring server behind the model@alias
-    gateway), send it the model's sample input, and compare the answers with the batch predictions."""
-    from mlplatform.appdb.predictions import read_batch
-    from mlplatform.contract import load_sample_input
+    gateway), in a thread beside batch inference and monitoring: the model's load and the gateway's start run in
+    their own processes, so the demo waits for them once instead of after every other step. On the way out the
+    server is stopped unless ``keep_serving``, whatever happened in between."""
     from mlplatform.serving.reconcile import stop
-    from mlplatform.serving.rollout import roll_out
-    from mlplatform.serving.scoring_client import invoke
 
     resources = defs.resources
-    registry, engine, backend = resources["mlflow"].registry(), resources["app_db"].engine, resources["serving"].open()
-    alias = registry.aliases.production
-    version = registry.require_alias(model_name, alias)
-    served = roll_out(registry, engine, backend, model_name, alias, int(version.version), None, "mlplatform demo")
-    address = served.address or ""  # roll_out of a version always ends with a served address
-    try:
-        sample = load_sample_input(registry, version.run_id)
-        answers = invoke(address, sample)
-    finally:
-        if not keep_serving:
-            stop(backend, model_name, alias)
+    registry, backend = resources["mlflow"].registry(), resources["serving"].open()
+
+    def start() -> Served:
+        from mlplatform.serving.rollout import roll_out
+
+        alias = registry.aliases.production
+        version = registry.require_alias(model_name, alias)
+        engine = resources["app_db"].engine
+        served = roll_out(registry, engine, backend, model_name, alias, int(version.version), None, "mlplatform demo")
+        # roll_out of a version always ends with a served address
+        return Served(model_name, alias, int(version.version), version.run_id, served.address or "")
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-serve") as pool:
+        started = pool.submit(start)
+        try:
+            yield started
+        finally:
+            wait([started])
+            if not keep_serving:
+                stop(backend, model_name, registry.aliases.production)
+
+
+def _check_serving(defs, served: Served, batch: str, keep_serving: bool) -> dict:
+    """Send the served model its sample input and compare the answers with the batch predictions."""
+    from mlplatform.appdb.predictions import read_batch
+    from mlplatform.contract import load_sample_input
+    from mlplatform.serving.scoring_client import invoke
+
+    registry, engine = defs.resources["mlflow"].registry(), defs.resources["app_db"].engine
+    sample = load_sample_input(registry, served.run_id)
+    answers = invoke(served.address, sample)
     expected = _batch_answers(engine, read_batch(engine, batch), sample)
     return {
-        "url": address,
-        "model": model_name,
-        "alias": alias,
-        "version": int(version.version),
+        "url": served.address,
+        "model": served.model,
+        "alias": served.alias,
+        "version": served.version,
         "rows_sent": len(sample),
         "invocation_ok": _same_answers(answers, expected),
         "still_serving": keep_serving,

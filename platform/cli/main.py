@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from typing import NoReturn
 
 from mlplatform.cli.summary import render_summary
@@ -202,6 +203,9 @@ def run() -> NoReturn:
     every store it wrote to has committed). An exception ends it the usual way, with its traceback."""
     # The commands print their own progress: MLflow's download bars (a line per artifact fetched) would bury it.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Dagster warns about its own call when it attaches resources to a sensor's jobs (it passes ``owners`` on); the
+    # platform sets no owners, so the warning would only be noise between the demo's steps.
+    warnings.filterwarnings("ignore", message=r"Parameter `owners` of initializer `SensorDefinition.__init__`")
     code = main()
     atexit._run_exitfuncs()  # what the interpreter would run first at exit: logging's flush among them
     sys.stdout.flush()

@@ -6,9 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from mlplatform import runner
+from mlplatform.cli.demo import run_demo
+from mlplatform.definitions import build_definitions
+from mlplatform.settings import Settings
 
 from conftest import PLATFORM_VARIABLES, REPO_ROOT
 
@@ -43,6 +50,33 @@ def test_demo_twice_serves_production_and_keeps_it(tmp_path):
     assert again["model"]["candidate_version"] == 2 and again["model"]["production_version"] == 1
     assert again["model"]["promoted"] is False and "does not beat" in again["model"]["decision"]
     assert again["serving"]["version"] == 1 and again["serving"]["invocation_ok"] is True
+
+
+def test_a_step_failing_beside_the_starting_server_fails_the_demo_and_stops_the_server(
+    tmp_path, clean_environment, monkeypatch
+):
+    """Production is served from the end of training on, beside batch inference and monitoring: when monitoring
+    fails once the server answers, the demo fails with monitoring's error and nothing is left serving."""
+    home = tmp_path / "home"
+    backend = build_definitions(Settings.load(home), environ={}).resources["serving"].open()
+    real_run_job, seen = runner.run_job, []
+
+    def run_job(defs, instance, job_name, *args, **kwargs):
+        if job_name != "monitoring_job":
+            return real_run_job(defs, instance, job_name, *args, **kwargs)
+        deadline = time.monotonic() + 120
+        while not backend.state.read() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        seen.extend(backend.state.read().values())
+        raise RuntimeError("monitoring broke")
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+    with pytest.raises(RuntimeError, match="monitoring broke"):
+        run_demo(str(home), "iris", None)
+    assert [(r.model, r.alias) for r in seen] == [("mlplatform_iris", "Production")]
+    assert backend.state.read() == {}
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{seen[0].address}/ping", timeout=5)
 
 
 def test_demo_prints_a_summary_table(tmp_path):
