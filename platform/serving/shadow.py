@@ -4,7 +4,8 @@ server; its answer is only compared with the one production gave, never returned
 The production answer never waits for the shadow, and the gateway does not send it itself: after production
 answered, the gateway hands the pair to its shadow sender (``mlplatform.serving.shadow_sender``), a companion
 process at nice 10 started when shadowing is first needed, by writing it to the sender's stdin without waiting
-(more than ``MAX_HANDOVER_BYTES`` not yet taken, or the sender's bounded queue full: dropped and counted). The
+(more than ``MAX_HANDOVER_BYTES`` not yet taken, or the sender's bounded queue full: dropped and counted; pairs a
+sender that dies still held are counted as dropped too). The
 mirrored HTTP call and the comparison thus cost production's event loop nothing, and run at a lower priority. The
 hand-over itself waits until production's answer is on its way to the client. The sender appends each pair to
 ``shadow-pairs.jsonl`` in the gateway's serving folder and sends the same records back in batches, from which the
@@ -144,14 +145,16 @@ class ShadowMirror:
         )
         self.dropped = Counter(
             "mlflow_serve_shadow_dropped",
-            "Mirrored invocations not compared (queue_full) or compared but not recorded (unwritable)",
+            "Mirrored invocations not compared (queue_full: no room; sender_ended: held by a shadow sender that died)"
+            " or compared but not recorded (unwritable)",
             ("model", "alias", "reason"),
             registry=registry,
         )
-        for reason in ("queue_full", "unwritable"):
+        for reason in ("queue_full", "sender_ended", "unwritable"):
             self.dropped.labels(model, alias, reason)
         self._sender: asyncio.subprocess.Process | None = None
         self._waiting: list[bytes] = []  # handed over while the sender starts
+        self._outstanding = 0  # written to the running sender, not yet reported back by it
         self._needed = asyncio.Event()
 
     def offer(self, mirrored: Mirrored) -> None:
@@ -168,6 +171,7 @@ class ShadowMirror:
             self._dropped("queue_full")
         else:
             sender.stdin.write(frame(mirrored))
+            self._outstanding += 1
 
     async def run(self) -> None:
         """Once shadowing is needed: the sender process, started again whenever it ends, until cancelled."""
@@ -180,6 +184,7 @@ class ShadowMirror:
             )  # fmt: skip
             assert sender.stdin is not None and sender.stdout is not None
             sender.stdin.write(b"".join(self._waiting))
+            self._outstanding += len(self._waiting)
             self._waiting.clear()
             self._sender = sender
             try:
@@ -190,10 +195,16 @@ class ShadowMirror:
             finally:
                 self._sender = None
                 sender.stdin.close()  # the sender exits at the end of its input
+                self._dropped("sender_ended", self._outstanding)  # what it held is not coming back
+                self._outstanding = 0
             log_event(LOG, "shadow_sender_ended", level="warning", model=self.model, alias=self.alias, code=code)
             await asyncio.sleep(RESTART_S)
 
     def _report(self, report: dict) -> None:
+        if report.get("dropped") == "unwritable":  # its record follows: still outstanding until then
+            self._dropped("unwritable")
+            return
+        self._outstanding -= 1
         if "dropped" in report:
             self._dropped(report["dropped"])
         else:
@@ -209,5 +220,5 @@ class ShadowMirror:
             record["shadow_ms"] / 1000
         )
 
-    def _dropped(self, reason: str) -> None:
-        self.dropped.labels(self.model, self.alias, reason).inc()
+    def _dropped(self, reason: str, pairs: int = 1) -> None:
+        self.dropped.labels(self.model, self.alias, reason).inc(pairs)

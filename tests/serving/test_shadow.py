@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,27 @@ def test_a_slow_challenger_fills_the_bounded_queue_and_the_rest_is_dropped_and_c
         dropped = lambda: _counter(world, "mlflow_serve_shadow_dropped_total", 'reason="queue_full"')  # noqa: E731
         SplitWorld._wait(lambda: dropped() >= expected, f"{expected} dropped pairs")
         assert dropped() == expected
+    finally:
+        world.close()
+        challenger.stop()
+
+
+def test_pairs_a_dying_sender_held_are_counted_as_dropped(platform_home, production):
+    challenger = Scorer(lambda x: 0, delay_s=20)  # the pairs wait in the sender, none compared before it dies
+    world = SplitWorld(platform_home, production, challenger.url)
+    ended = lambda: _counter(world, "mlflow_serve_shadow_dropped_total", 'reason="sender_ended"')  # noqa: E731
+    try:
+        shadow(platform_home, 100)
+        world.wait_splits({"shadow": 100})
+        client = Client(world.address)
+        assert [client.invoke(x) for x in range(10)] == [("Production", "1", 0)] * 10
+        gateway_pid = int(world.handle.split(":")[0])
+        SplitWorld._wait(lambda: len(senders(gateway_pid)) == 1, "the shadow sender")
+        assert ended() == 0
+        time.sleep(1)  # the ten hand-overs follow the answers on the gateway's loop
+        os.kill(senders(gateway_pid)[0], signal.SIGKILL)
+        SplitWorld._wait(lambda: ended() == 10, "10 pairs counted as dropped with the sender")
+        assert pairs(world, "agree") + pairs(world, "error") == 0
     finally:
         world.close()
         challenger.stop()
