@@ -1,6 +1,7 @@
 """Serving as local processes: every production version in the serving home's scoring process
 (``scoring_process``), the versions of other aliases (challengers: shadow and canary traffic) in a second one at a
-lower CPU priority, so that their work never takes the cores from production's answers; one gateway per model@alias,
+lower CPU priority, so that their work never takes the cores from production's answers (a version production serves
+is not loaded twice: its copy answers for the other alias too); one gateway per model@alias,
 all on loopback ports, recorded in ``<home>/serving`` so that a restarted Dagster finds them again."""
 
 from __future__ import annotations
@@ -25,7 +26,23 @@ class LocalProcessBackend:
         self.limits, self.production_alias = limits, production_alias
 
     def start_upstream(self, name: str, model: str, alias: str, version: int, model_uri: str) -> Upstream:
-        return (self.scoring if alias == self.production_alias else self.others).load(model, version)
+        if alias == self.production_alias:
+            return self.scoring.load(model, version)
+        # Another alias on the version production serves (a challenger right after its promotion): that copy answers,
+        # rather than a second one in the second process (which would be started for it alone).
+        return self._served_for_production(model, version) or self.others.load(model, version)
+
+    def _served_for_production(self, model: str, version: int) -> Upstream | None:
+        for record in self.state.read().values():
+            upstream = record.upstream
+            if (
+                upstream is not None
+                and (record.model, record.alias, upstream.version) == (model, self.production_alias, version)
+                and self.scoring.started(upstream)
+                and running(upstream.handle)
+            ):
+                return upstream
+        return None
 
     def wait_upstream(self, upstream: Upstream, what: str) -> None:
         wait_ready(upstream.address, lambda: running(upstream.handle), lambda: log_tail(Path(upstream.log)), what)

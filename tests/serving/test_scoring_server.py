@@ -171,3 +171,18 @@ def _nice_levels(handle: str) -> set[int]:
     """The nice levels of every thread of the process ``handle`` names (field 19 of /proc/<pid>/task/<tid>/stat)."""
     tasks = Path(f"/proc/{handle.split(':')[0]}/task").iterdir()
     return {int((task / "stat").read_text().rsplit(") ", 1)[1].split()[16]) for task in tasks}
+
+
+def test_a_challenger_on_the_production_version_shares_its_copy_and_outlives_production_moving(world):
+    backend, sample = world["backend"], world["sample"]
+    production = serve(backend, MODEL, PRODUCTION, 1, "", sample)
+    challenger = serve(backend, MODEL, "challenger", 1, "", sample)  # right after a promotion: the same version
+    records = {r.alias: r for r in backend.state.read().values()}
+    assert records["challenger"].upstream == records[PRODUCTION].upstream  # one copy, production's process
+    assert not backend.others.record_file.exists()  # no second process started for it
+    body, content_type = PAYLOADS["dataframe_split"]
+    serve(backend, MODEL, PRODUCTION, 2, "", sample)  # production moves on: the challenger's copy stays loaded
+    assert _call(f"{challenger.address}/invocations", body.encode(), content_type)[0] == 200
+    assert _call(f"{production.address}/invocations", body.encode(), content_type)[0] == 200
+    stop_all(backend)
+    assert not running(records[PRODUCTION].upstream.handle)  # emptied: stopped
