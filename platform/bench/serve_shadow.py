@@ -1,10 +1,11 @@
 """The shadow part of ``mlplatform bench serve``: what shadow traffic costs production's answers.
 
-In the home ``bench serve`` set up, Production's version is served as ``challenger`` too (a second model@alias, as
-the alias sensor serves it, so it lands where a challenger lands). Clients post one sample row to the Production
+In the home ``bench serve`` set up, a new version registered from Production's files is served as ``challenger`` (a
+second model@alias, as the alias sensor serves it, so it lands where a challenger lands: Production's very version
+would share production's copy instead). Clients post one sample row to the Production
 gateway for S seconds with the shadow share off and at N% in turn, one-second slices in alternating order (the
 gateway re-reads its traffic file between slices), so both meet the same machine. Target: production's p50 grows by
-at most ``TARGET_P50_ADDED_MS`` with the shadow on, no failed request. The challenger being the same version, every
+at most ``TARGET_P50_ADDED_MS`` with the shadow on, no failed request. The challenger being the same files, every
 compared pair must agree: ``agreement_rate`` checks the comparison itself. ``gateway_cpu_ms_per_request`` on each
 side is the Production gateway's own CPU time per answered request: the difference is what mirroring costs it.
 """
@@ -47,8 +48,10 @@ def shadow_cost(
     ``gateway_cpu_s``: the Production gateway's CPU seconds so far."""
     if production.upstream is None:
         raise RuntimeError(f"{production.name} has no scoring server")
-    model, version = production.model, production.upstream.version
-    sample = load_sample_input(registry, registry.version(model, version).run_id)
+    model = production.model
+    files = registry.version(model, production.upstream.version)
+    version = int(registry.register(files.source, files.run_id, model, dict(files.tags)).version)
+    sample = load_sample_input(registry, files.run_id)
     serve(backend, model, CHALLENGER, version, f"models:/{model}/{version}", sample)
     tallies, cpu = {"off": Tally(), "on": Tally()}, {"off": 0.0, "on": 0.0}
     slices = max(2, round(seconds / SLICE_S))

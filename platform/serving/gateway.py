@@ -234,6 +234,8 @@ def build_app(model: str, alias: str, upstream_file: Path, limits: GatewayLimits
         if shadowing is None or random.random() * 100 >= shadowing[0].percent:
             return
         split, other = shadowing
+        if other.version == version:  # the shadow alias is on production's very version: nothing to compare
+            return
         answer_body = response.body if isinstance(response.body, bytes) else b""
         mirrored = Mirrored(
             f"{other.url}/invocations", split.alias, other.version or "0", version, body, content_type, answer_body,

@@ -59,6 +59,7 @@ class Scorer(ThreadingHTTPServer):
     def __init__(self, predict: Callable[[int], int], delay_s: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.predict, self.delay_s = predict, delay_s
+        self.invocations = 0
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -80,6 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         x = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["dataframe_split"]["data"][0][0]
+        self.server.invocations += 1
         time.sleep(self.server.delay_s)
         self._reply(json.dumps({"predictions": [self.server.predict(x)]}).encode())
 
@@ -95,15 +97,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SplitWorld:
-    """``m@Production`` v1 (served by ``production``) behind a real gateway, ``m@challenger`` v2 recorded beside it."""
+    """``m@Production`` v1 (served by ``production``) behind a real gateway, ``m@challenger`` (v2 unless told)
+    recorded beside it."""
 
-    def __init__(self, settings: Settings, production: Scorer, challenger_url: str) -> None:
+    def __init__(
+        self, settings: Settings, production: Scorer, challenger_url: str, challenger_version: int = 2
+    ) -> None:
         self.backend = LocalProcessBackend(
             settings.home, settings.mlflow_tracking_uri, GatewayLimits(), settings.production_alias
         )
         state = self.backend.state
         with state.locked() as records:
-            for alias, version, url in ((PRODUCTION, 1, production.url), (CHALLENGER, 2, challenger_url)):
+            for alias, version, url in (
+                (PRODUCTION, 1, production.url),
+                (CHALLENGER, challenger_version, challenger_url),
+            ):
                 name = server_name(MODEL, alias)
                 upstream = Upstream(version=version, address=url, handle="")
                 write_upstream(state.upstream_file(name), upstream, COLUMNS)

@@ -1,6 +1,6 @@
 """``mlplatform bench serve`` briefly, as a user runs it: every documented key, no failed request through the
-gateway or to the bare scoring server, shadow traffic's pairs compared (the challenger is the same version, so every
-pair agrees) with production answering on both sides, and no server left behind. Its speed is the benchmark's
+gateway or to the bare scoring server, shadow traffic's pairs compared (the challenger is a version of the same files,
+so every pair agrees) with production answering on both sides, and no server left behind. Its speed is the benchmark's
 business, not the test's: the figures are checked for being measured and consistent, not for their size."""
 
 from __future__ import annotations

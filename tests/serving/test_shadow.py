@@ -68,6 +68,23 @@ def test_shadow_pairs_reach_metrics_and_app_db_once_while_production_alone_answe
     assert summary["shadow_production_p50_ms"] > 0 and summary["shadow_p50_ms"] > 0
 
 
+def test_a_shadow_alias_on_production_s_own_version_is_not_mirrored(platform_home, production):
+    challenger = Scorer(lambda x: 0)
+    world = SplitWorld(platform_home, production, challenger.url, challenger_version=1)
+    try:
+        shadow(platform_home, 100)
+        world.wait_splits({"shadow": 100})
+        client = Client(world.address)
+        assert [client.invoke(x) for x in range(10)] == [("Production", "1", 0)] * 10
+        time.sleep(1)  # pairs, had any been handed over, are reported within 0.25 s
+        assert pairs(world, "agree") + pairs(world, "disagree") + pairs(world, "error") == 0
+        assert senders(int(world.handle.split(":")[0])) == []  # no sender was needed
+        assert challenger.invocations == 0
+    finally:
+        world.close()
+        challenger.stop()
+
+
 def test_a_dead_challenger_leaves_production_answers_whole_and_is_counted_as_errors(platform_home, production):
     challenger = Scorer(lambda x: 0)
     challenger.stop()  # its address now refuses connections
