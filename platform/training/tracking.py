@@ -1,5 +1,6 @@
-"""Log one fitted candidate to MLflow: params, metrics, the model with signature and input example, the contract,
-and a plot of its validation predictions (confusion matrix or predicted vs actual)."""
+"""Log a training to MLflow: every fitted candidate's params, metrics and contract; the best one's model with
+signature and input example, a plot of its validation predictions (confusion matrix or predicted vs actual) and its
+per-class scores and permutation importance."""
 
 from __future__ import annotations
 
@@ -65,13 +66,15 @@ def log_training(
     metric: str,
     seed: int,
 ) -> TrainingRuns:
-    """One parent run per training, one nested run per candidate; the contract travels with every candidate."""
+    """One parent run per training, one nested run per candidate (its parameters, validation metrics and contract),
+    the best one's with its model, which is registered: the others are compared, never served, so their models
+    would only fill the artifact store (as MLflow's own autologging keeps only a search's best estimator)."""
     with registry.start_run(f"train-{dataset.name}-v{dataset.version}", tags) as parent:
         for candidate in fitted:
             with registry.start_run(candidate.algorithm, tags, parent=parent) as run:
-                model_uri = log_candidate(run, candidate, dataset, train, validation)
+                log_candidate(run, candidate, dataset, train, validation)
                 if candidate is best:
-                    best_run_id, best_uri = run.run_id, model_uri
+                    best_run_id, best_uri = run.run_id, log_model(run, candidate, dataset, train)
                     best_png = log_validation_plot(run, candidate, dataset, validation)
                     insights = log_insights(run, candidate, dataset, validation, metric, seed)
         parent.log_metrics({f"best_validation_{k}": v for k, v in best.metrics.items()})
@@ -96,8 +99,8 @@ def log_insights(
     return Insights(per_class, importance, png)
 
 
-def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> str:
-    """Log to the run; returns the logged model's source URI."""
+def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train, validation) -> None:
+    """Log the candidate's parameters, validation metrics and contract to the run."""
     estimator = candidate.pipeline.named_steps["model"]
     run.log_params(
         {
@@ -113,19 +116,22 @@ def log_candidate(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetV
             "validation_rows": len(validation),
         }
     )
+    log_contract(run, dataset, train, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
+
+
+def log_model(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, train) -> str:
+    """Log the candidate's pipeline as an MLflow model with signature and input example; returns its source URI."""
     example = train[dataset.features].head(INPUT_EXAMPLE_ROWS)
     typed = train[dataset.features].head(SIGNATURE_ROWS)  # enough rows that a sparse column shows its type
     import skops.io  # noqa: PLC0415 - about 2 s to import (it scans scikit-learn): paid by training alone
 
-    model_uri = run.log_sklearn_model(
+    return run.log_sklearn_model(
         candidate.pipeline,
         signature=infer_signature(typed, candidate.pipeline.predict(typed)),
         input_example=example,
         pip_requirements=PIP_REQUIREMENTS,
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(candidate.pipeline)),
     )
-    log_contract(run, dataset, train, validation, {"algorithm": candidate.algorithm, **candidate.metrics})
-    return model_uri
 
 
 def log_validation_plot(run: TrackedRun, candidate: FittedCandidate, dataset: DatasetVersion, validation) -> bytes:

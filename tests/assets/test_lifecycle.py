@@ -72,6 +72,13 @@ def test_full_lifecycle_on_iris(lifecycle, tmp_path):
     runs = client.search_runs(experiments, run_view_type=ViewType.ALL)
     assert len(runs) == 6  # training: a parent and 4 candidates; monitoring: 1
     assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    # Every candidate run carries its parameters, metrics and contract; only the registered one its model.
+    candidates = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(candidates) == 4 and all("algorithm" in r.data.params for r in candidates)
+    for run in candidates:
+        logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"data_contract", "metrics"} <= logged
+        assert ("model" in logged) == (run.info.run_id == candidate.run_id), (run.data.params["algorithm"], logged)
 
 
 def test_gate_keeps_production_when_candidate_is_not_better(lifecycle):
