@@ -18,6 +18,7 @@ import json
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -231,6 +232,8 @@ def test_the_lifecycle_runs_through_the_compose_stack(stack):
     assert summary["failed"] == 0, summary
     assert summary["versions"].get("1", 0) > 0 and summary["versions"].get("2", 0) > 0, summary
     _wait_target(stack, version="2")
+    # The exporter reads the serving state too: Model Quality's "served" panel shows the version the gateway routes to.
+    _wait_served_version(stack, version=2)
 
 
 CLIENT = """
@@ -315,6 +318,20 @@ def _wait_target(stack: Stack, version: str, deadline_s: float = 180) -> None:
             return
         time.sleep(2)  # Prometheus re-reads targets.json and scrapes on its own intervals
     raise AssertionError(f"no up target of version {version}: {seen}")
+
+
+def _wait_served_version(stack: Stack, version: int, deadline_s: float = 180) -> None:
+    """Prometheus has scraped ``mlplatform_served_version`` of the gateway from the platform exporter."""
+    query = urllib.parse.urlencode({"query": f'mlplatform_served_version{{model="{MODEL}",alias="{ALIAS}"}}'})
+    deadline = time.monotonic() + deadline_s
+    seen: list = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{stack.prometheus}/api/v1/query?{query}", timeout=10) as response:
+            seen = json.loads(response.read())["data"]["result"]
+        if [float(r["value"][1]) for r in seen] == [version]:
+            return
+        time.sleep(2)  # the exporter is scraped on Prometheus' own interval
+    raise AssertionError(f"mlplatform_served_version is not {version}: {seen}")
 
 
 def _airflow_dag_training(stack: Stack) -> str:
