@@ -2,12 +2,12 @@
 
 In the home ``bench serve`` set up, a new version registered from Production's files is served as ``challenger`` (a
 second model@alias, as the alias sensor serves it, so it lands where a challenger lands: Production's very version
-would share production's copy instead). Clients post one sample row to the Production
-gateway for S seconds with the shadow share off and at N% in turn, one-second slices in alternating order (the
-gateway re-reads its traffic file between slices), so both meet the same machine. Target: production's p50 grows by
-at most ``TARGET_P50_ADDED_MS`` with the shadow on, no failed request. The challenger being the same files, every
-compared pair must agree: ``agreement_rate`` checks the comparison itself. ``gateway_cpu_ms_per_request`` on each
-side is the Production gateway's own CPU time per answered request: the difference is what mirroring costs it.
+would share production's copy instead). Clients post one sample row to the Production gateway for S seconds with the
+shadow share off and at N% in turn, one-second slices in alternating order (the gateway re-reads its traffic file
+between slices), so both meet the same machine. Target: production's p50 grows by at most ``TARGET_P50_ADDED_MS``
+with the shadow on, no failed request. The challenger being the same files, every compared pair must agree:
+``agreement_rate`` checks the comparison itself. ``gateway_cpu_ms_per_request`` on each side is the Production
+gateway's own CPU time per answered request: the difference is what mirroring costs it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Serving as local processes: every production version in the serving home's scoring process
-(``scoring_process``), the versions of other aliases (challengers: shadow and canary traffic) in a second one at a
-lower CPU priority, so that their work never takes the cores from production's answers (a version production serves
-is not loaded twice: its copy answers for the other alias too); one gateway per model@alias,
-all on loopback ports, recorded in ``<home>/serving`` so that a restarted Dagster finds them again."""
+"""Serving as local processes: every production version in the serving home's scoring process (``scoring_process``),
+the versions of other aliases (challengers: shadow and canary traffic) in a second one at a lower CPU priority, so
+that their work never takes the cores from production's answers (a version production serves is not loaded twice:
+its copy answers for the other alias too); one gateway per model@alias, all on loopback ports, recorded in
+``<home>/serving`` so that a restarted Dagster finds them again."""
 
 from __future__ import annotations
 

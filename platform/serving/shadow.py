@@ -3,16 +3,16 @@ server; its answer is only compared with the one production gave, never returned
 
 The production answer never waits for the shadow, and the gateway does not send it itself: after production
 answered, the gateway hands the pair to its shadow sender (``mlplatform.serving.shadow_sender``), a companion
-process at nice 10 started when shadowing is first needed, by writing it to the sender's stdin without waiting
-(more than ``MAX_HANDOVER_BYTES`` not yet taken, or the sender's bounded queue full: dropped and counted; pairs a
-sender that dies still held are counted as dropped too). The
-mirrored HTTP call and the comparison thus cost production's event loop nothing, and run at a lower priority. The
-hand-over itself waits until production's answer is on its way to the client. The sender appends each pair to
-``shadow-pairs.jsonl`` in the gateway's serving folder and sends the same records back in batches, from which the
-gateway keeps the Prometheus series (latency by role, outcome) on its own ``/metrics``. The gateway has no app-db on
-purpose, so the platform ingests these lines later (``mlplatform.appdb.shadow_pairs``), each once
-by its id. The file is bounded: past ``MAX_RECORD_BYTES`` it becomes ``shadow-pairs.jsonl.1`` (replacing the
-previous one) and a new one starts. A sender that dies is started again; it exits when the gateway does.
+process at nice 10 started when shadowing is first needed, by writing it to the sender's stdin without waiting (more
+than ``MAX_HANDOVER_BYTES`` not yet taken, or the sender's bounded queue full: dropped and counted; pairs a sender
+that dies still held are counted as dropped too). The mirrored HTTP call and the comparison thus cost production's
+event loop nothing, and run at a lower priority. The hand-over itself waits until production's answer is on its way
+to the client. The sender appends each pair to ``shadow-pairs.jsonl`` in the gateway's serving folder and sends the
+same records back in batches, from which the gateway keeps the Prometheus series (latency by role, outcome) on its
+own ``/metrics``. The gateway has no app-db on purpose, so the platform ingests these lines later
+(``mlplatform.appdb.shadow_pairs``), each once by its id. The file is bounded: past ``MAX_RECORD_BYTES`` it becomes
+``shadow-pairs.jsonl.1`` (replacing the previous one) and a new one starts. A sender that dies is started again; it
+exits when the gateway does.
 """
 
 from __future__ import annotations
